@@ -1,0 +1,43 @@
+//! What an administrator can ask of an account.
+
+use chrono::{DateTime, Utc};
+
+use super::ProviderSettings;
+use crate::{AccountKey, AgentId, DisplayName, QueueId};
+
+/// Commands on the Account aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountCommand {
+    /// Connect a business number.
+    Create {
+        /// Display name.
+        name: DisplayName,
+        /// Short key for agents' tabs.
+        key: AccountKey,
+        /// Provider and its (sealed) credentials.
+        provider: ProviderSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Let an agent see and work this account.
+    AddAgent {
+        /// The agent.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Stop an agent from seeing this account.
+    RemoveAgent {
+        /// The agent.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Route new interactions to this queue.
+    SetRoutingQueue {
+        /// The queue.
+        queue_id: QueueId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}

@@ -1,0 +1,61 @@
+//! What happened to an account. Names and shapes are stable: they are stored forever.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use super::ProviderSettings;
+use crate::{AccountKey, AgentId, DisplayName, QueueId};
+
+/// Events of the Account aggregate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    /// A business number was connected.
+    AccountCreated {
+        /// Display name.
+        name: DisplayName,
+        /// Short key.
+        key: AccountKey,
+        /// Provider settings, secrets sealed.
+        provider: ProviderSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An agent may now work this account.
+    AgentAddedToAccount {
+        /// The agent.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An agent may no longer work this account.
+    AgentRemovedFromAccount {
+        /// The agent.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// New interactions now go to this queue.
+    RoutingQueueSet {
+        /// The queue.
+        queue_id: QueueId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for AccountEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::AccountCreated { .. } => "AccountCreated",
+            Self::AgentAddedToAccount { .. } => "AgentAddedToAccount",
+            Self::AgentRemovedFromAccount { .. } => "AgentRemovedFromAccount",
+            Self::RoutingQueueSet { .. } => "RoutingQueueSet",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}

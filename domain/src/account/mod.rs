@@ -1,0 +1,145 @@
+//! The Account aggregate: one WhatsApp business number, its provider settings, the agents
+//! allowed to work it and where its new interactions are routed.
+
+mod commands;
+mod events;
+#[cfg(test)]
+mod tests;
+
+pub use commands::AccountCommand;
+pub use events::AccountEvent;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountKey, AgentId, Decider, DisplayName, QueueId};
+
+/// A provider secret, already encrypted by the caller. The domain never sees plaintext
+/// credentials, so neither do events, replays or projections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedSecret(pub String);
+
+/// Meta Cloud API settings for one business number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaSettings {
+    /// WhatsApp Business Account id.
+    pub business_account_id: String,
+    /// The Meta app id.
+    pub app_id: String,
+    /// The business number's phone number id (the path segment of sends).
+    pub phone_number_id: String,
+    /// Graph API base URL, `https://graph.facebook.com` in production; a mock in tests.
+    pub api_base_url: String,
+    /// Graph API version path segment, e.g. `v23.0`.
+    pub api_version: String,
+    /// System-user access token (encrypted).
+    pub access_token: SealedSecret,
+    /// App secret that signs webhooks (encrypted).
+    pub app_secret: SealedSecret,
+    /// Token echoed in the GET verification handshake (encrypted).
+    pub verify_token: SealedSecret,
+}
+
+/// Which provider connects the number, with that provider's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProviderSettings {
+    /// Meta WhatsApp Cloud API.
+    Meta(MetaSettings),
+}
+
+/// Why an account command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// `Create` on an account that exists.
+    #[error("the account already exists")]
+    AlreadyExists,
+    /// Any command but `Create` on an account that does not exist.
+    #[error("the account does not exist")]
+    NotFound,
+}
+
+/// The state folded from an account's events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// Whether `AccountCreated` has happened.
+    pub created: bool,
+    /// Display name.
+    pub name: Option<DisplayName>,
+    /// Short key for agents' tabs.
+    pub key: Option<AccountKey>,
+    /// Provider settings (secrets sealed).
+    pub provider: Option<ProviderSettings>,
+    /// The queue new interactions go to, if routing is set.
+    pub routing_queue: Option<QueueId>,
+    /// Agents allowed to see and work this account.
+    pub agents: BTreeSet<AgentId>,
+}
+
+impl Account {
+    fn fold(&mut self, event: AccountEvent) {
+        match event {
+            AccountEvent::AccountCreated {
+                name, key, provider, ..
+            } => {
+                self.created = true;
+                self.name = Some(name);
+                self.key = Some(key);
+                self.provider = Some(provider);
+            }
+            AccountEvent::AgentAddedToAccount { agent_id, .. } => {
+                self.agents.insert(agent_id);
+            }
+            AccountEvent::AgentRemovedFromAccount { agent_id, .. } => {
+                self.agents.remove(&agent_id);
+            }
+            AccountEvent::RoutingQueueSet { queue_id, .. } => self.routing_queue = Some(queue_id),
+        }
+    }
+}
+
+impl Decider for Account {
+    fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountCommand as C;
+        use AccountEvent as E;
+        match command {
+            C::Create {
+                name,
+                key,
+                provider,
+                at,
+            } => {
+                if self.created {
+                    return Err(AccountError::AlreadyExists);
+                }
+                Ok(vec![E::AccountCreated {
+                    name,
+                    key,
+                    provider,
+                    at,
+                }])
+            }
+            _ if !self.created => Err(AccountError::NotFound),
+            // Membership changes are idempotent: repeating one records nothing.
+            C::AddAgent { agent_id, at } => Ok(if self.agents.contains(&agent_id) {
+                vec![]
+            } else {
+                vec![E::AgentAddedToAccount { agent_id, at }]
+            }),
+            C::RemoveAgent { agent_id, at } => Ok(if self.agents.contains(&agent_id) {
+                vec![E::AgentRemovedFromAccount { agent_id, at }]
+            } else {
+                vec![]
+            }),
+            C::SetRoutingQueue { queue_id, at } => Ok(if self.routing_queue == Some(queue_id) {
+                vec![]
+            } else {
+                vec![E::RoutingQueueSet { queue_id, at }]
+            }),
+        }
+    }
+}
+
+crate::impl_aggregate!(Account, "Account", AccountCommand, AccountEvent, AccountError);

@@ -1,0 +1,121 @@
+//! Given/when/then tests for every Account rule and rejection.
+
+use chrono::{TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+
+use super::*;
+
+type Given = TestFramework<Account>;
+
+fn at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn meta() -> ProviderSettings {
+    ProviderSettings::Meta(MetaSettings {
+        business_account_id: "100000000000001".into(),
+        app_id: "42".into(),
+        phone_number_id: "100000000000002".into(),
+        api_base_url: "http://127.0.0.1:1".into(),
+        api_version: "v23.0".into(),
+        access_token: SealedSecret("sealed-token".into()),
+        app_secret: SealedSecret("sealed-secret".into()),
+        verify_token: SealedSecret("sealed-verify".into()),
+    })
+}
+
+fn created() -> AccountEvent {
+    AccountEvent::AccountCreated {
+        name: DisplayName::parse("Support").expect("valid"),
+        key: AccountKey::parse("SUP").expect("valid"),
+        provider: meta(),
+        at: at(),
+    }
+}
+
+#[test]
+fn creating_a_new_account_records_it() {
+    Given::with(())
+        .given_no_previous_events()
+        .when(AccountCommand::Create {
+            name: DisplayName::parse("Support").expect("valid"),
+            key: AccountKey::parse("sup").expect("valid"),
+            provider: meta(),
+            at: at(),
+        })
+        .then_expect_events(vec![created()]);
+}
+
+#[test]
+fn creating_an_existing_account_is_refused() {
+    Given::with(())
+        .given(vec![created()])
+        .when(AccountCommand::Create {
+            name: DisplayName::parse("Other").expect("valid"),
+            key: AccountKey::parse("OTH").expect("valid"),
+            provider: meta(),
+            at: at(),
+        })
+        .then_expect_error(AccountError::AlreadyExists);
+}
+
+#[test]
+fn commands_on_a_missing_account_are_refused() {
+    Given::with(())
+        .given_no_previous_events()
+        .when(AccountCommand::AddAgent {
+            agent_id: AgentId::new(),
+            at: at(),
+        })
+        .then_expect_error(AccountError::NotFound);
+}
+
+#[test]
+fn adding_an_agent_twice_records_it_once() {
+    let agent_id = AgentId::new();
+    Given::with(())
+        .given(vec![created()])
+        .when(AccountCommand::AddAgent { agent_id, at: at() })
+        .then_expect_events(vec![AccountEvent::AgentAddedToAccount { agent_id, at: at() }]);
+    Given::with(())
+        .given(vec![
+            created(),
+            AccountEvent::AgentAddedToAccount { agent_id, at: at() },
+        ])
+        .when(AccountCommand::AddAgent { agent_id, at: at() })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn removing_a_member_records_it_and_removing_a_stranger_records_nothing() {
+    let agent_id = AgentId::new();
+    Given::with(())
+        .given(vec![
+            created(),
+            AccountEvent::AgentAddedToAccount { agent_id, at: at() },
+        ])
+        .when(AccountCommand::RemoveAgent { agent_id, at: at() })
+        .then_expect_events(vec![AccountEvent::AgentRemovedFromAccount { agent_id, at: at() }]);
+    Given::with(())
+        .given(vec![created()])
+        .when(AccountCommand::RemoveAgent { agent_id, at: at() })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn setting_the_routing_queue_records_changes_only() {
+    let queue_id = QueueId::new();
+    Given::with(())
+        .given(vec![created()])
+        .when(AccountCommand::SetRoutingQueue { queue_id, at: at() })
+        .then_expect_events(vec![AccountEvent::RoutingQueueSet { queue_id, at: at() }]);
+    Given::with(())
+        .given(vec![
+            created(),
+            AccountEvent::RoutingQueueSet { queue_id, at: at() },
+        ])
+        .when(AccountCommand::SetRoutingQueue { queue_id, at: at() })
+        .then_expect_events(vec![]);
+}
