@@ -38,17 +38,11 @@ impl PhoneNumber {
     /// Providers that send bare digits (Meta's `wa_id`) are normalised by their adapter before
     /// reaching the domain, so this accepts only one spelling and equality is exact.
     pub fn parse(s: &str) -> Result<Self, ValueError> {
-        let digits = s
-            .strip_prefix('+')
-            .ok_or_else(|| ValueError::InvalidPhoneNumber(s.to_owned()))?;
+        let digits = s.strip_prefix('+').ok_or_else(|| ValueError::InvalidPhoneNumber(s.to_owned()))?;
         let ok = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ValueError::InvalidPhoneNumber(s.to_owned()))
-        }
+        if ok { Ok(Self(s.to_owned())) } else { Err(ValueError::InvalidPhoneNumber(s.to_owned())) }
     }
 
     /// The digits without the `+` (the form Meta's `wa_id` uses).
@@ -93,11 +87,7 @@ impl AccountKey {
     /// Parses 1 to 5 ASCII alphanumerics.
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         let ok = (1..=5).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
-        if ok {
-            Ok(Self(s.to_ascii_uppercase()))
-        } else {
-            Err(ValueError::InvalidAccountKey(s.to_owned()))
-        }
+        if ok { Ok(Self(s.to_ascii_uppercase())) } else { Err(ValueError::InvalidAccountKey(s.to_owned())) }
     }
 }
 
@@ -215,11 +205,7 @@ mod tests {
             "",
             "+1555123456a",
         ] {
-            assert_eq!(
-                PhoneNumber::parse(bad),
-                Err(ValueError::InvalidPhoneNumber(bad.to_owned())),
-                "{bad}"
-            );
+            assert_eq!(PhoneNumber::parse(bad), Err(ValueError::InvalidPhoneNumber(bad.to_owned())), "{bad}");
         }
     }
 
@@ -244,10 +230,7 @@ mod tests {
         assert!(MessageText::parse("   ").is_err());
         assert!(MessageText::parse(&"x".repeat(4096)).is_ok());
         assert!(MessageText::parse(&"x".repeat(4097)).is_err());
-        assert_eq!(
-            DisplayName::parse("  Sales ").map(String::from),
-            Ok("Sales".to_owned())
-        );
+        assert_eq!(DisplayName::parse("  Sales ").map(String::from), Ok("Sales".to_owned()));
         assert!(DispositionCode::parse("").is_err());
     }
 

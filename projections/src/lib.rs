@@ -1,1 +1,32 @@
-pub fn x() {}
+//! Read models built from Switchboard's event log, and the runtime that builds them.
+//!
+//! - [`log`] reads the global log in order, below PostgreSQL's safe horizon.
+//! - [`runtime`] runs one checkpointed projector per read model: each batch writes the read
+//!   model and the checkpoint in one transaction, so a crash loses nothing and applies
+//!   nothing twice; every projection can be rebuilt from position zero with the same code.
+//! - One module per read model, each owning its tables: [`interaction_list`],
+//!   [`agent_status`], [`queue_status`], and the work tables [`timers`] and [`outbox`].
+
+pub mod agent_status;
+pub mod event;
+pub mod interaction_list;
+pub mod log;
+pub mod outbox;
+pub mod queue_status;
+pub mod runtime;
+pub mod timers;
+
+pub use event::DomainEventPayload;
+pub use log::{Backend, Checkpoint, StoredEvent};
+pub use runtime::{Projection, Projector, ProjectorError};
+
+/// Every projection Switchboard runs, in the order they are started.
+pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
+    vec![
+        std::sync::Arc::new(interaction_list::InteractionList),
+        std::sync::Arc::new(agent_status::AgentStatus),
+        std::sync::Arc::new(queue_status::QueueStatus),
+        std::sync::Arc::new(timers::Timers),
+        std::sync::Arc::new(outbox::Outbox),
+    ]
+}

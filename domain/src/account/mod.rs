@@ -81,9 +81,7 @@ pub struct Account {
 impl Account {
     fn fold(&mut self, event: AccountEvent) {
         match event {
-            AccountEvent::AccountCreated {
-                name, key, provider, ..
-            } => {
+            AccountEvent::AccountCreated { name, key, provider, .. } => {
                 self.created = true;
                 self.name = Some(name);
                 self.key = Some(key);
@@ -105,21 +103,11 @@ impl Decider for Account {
         use AccountCommand as C;
         use AccountEvent as E;
         match command {
-            C::Create {
-                name,
-                key,
-                provider,
-                at,
-            } => {
+            C::Create { name, key, provider, at } => {
                 if self.created {
                     return Err(AccountError::AlreadyExists);
                 }
-                Ok(vec![E::AccountCreated {
-                    name,
-                    key,
-                    provider,
-                    at,
-                }])
+                Ok(vec![E::AccountCreated { name, key, provider, at }])
             }
             _ if !self.created => Err(AccountError::NotFound),
             // Membership changes are idempotent: repeating one records nothing.

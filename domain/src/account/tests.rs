@@ -8,9 +8,7 @@ use super::*;
 type Given = TestFramework<Account>;
 
 fn at() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-        .single()
-        .expect("valid date")
+    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid date")
 }
 
 fn meta() -> ProviderSettings {
@@ -65,10 +63,7 @@ fn creating_an_existing_account_is_refused() {
 fn commands_on_a_missing_account_are_refused() {
     Given::with(())
         .given_no_previous_events()
-        .when(AccountCommand::AddAgent {
-            agent_id: AgentId::new(),
-            at: at(),
-        })
+        .when(AccountCommand::AddAgent { agent_id: AgentId::new(), at: at() })
         .then_expect_error(AccountError::NotFound);
 }
 
@@ -80,10 +75,7 @@ fn adding_an_agent_twice_records_it_once() {
         .when(AccountCommand::AddAgent { agent_id, at: at() })
         .then_expect_events(vec![AccountEvent::AgentAddedToAccount { agent_id, at: at() }]);
     Given::with(())
-        .given(vec![
-            created(),
-            AccountEvent::AgentAddedToAccount { agent_id, at: at() },
-        ])
+        .given(vec![created(), AccountEvent::AgentAddedToAccount { agent_id, at: at() }])
         .when(AccountCommand::AddAgent { agent_id, at: at() })
         .then_expect_events(vec![]);
 }
@@ -92,10 +84,7 @@ fn adding_an_agent_twice_records_it_once() {
 fn removing_a_member_records_it_and_removing_a_stranger_records_nothing() {
     let agent_id = AgentId::new();
     Given::with(())
-        .given(vec![
-            created(),
-            AccountEvent::AgentAddedToAccount { agent_id, at: at() },
-        ])
+        .given(vec![created(), AccountEvent::AgentAddedToAccount { agent_id, at: at() }])
         .when(AccountCommand::RemoveAgent { agent_id, at: at() })
         .then_expect_events(vec![AccountEvent::AgentRemovedFromAccount { agent_id, at: at() }]);
     Given::with(())
@@ -112,10 +101,7 @@ fn setting_the_routing_queue_records_changes_only() {
         .when(AccountCommand::SetRoutingQueue { queue_id, at: at() })
         .then_expect_events(vec![AccountEvent::RoutingQueueSet { queue_id, at: at() }]);
     Given::with(())
-        .given(vec![
-            created(),
-            AccountEvent::RoutingQueueSet { queue_id, at: at() },
-        ])
+        .given(vec![created(), AccountEvent::RoutingQueueSet { queue_id, at: at() }])
         .when(AccountCommand::SetRoutingQueue { queue_id, at: at() })
         .then_expect_events(vec![]);
 }

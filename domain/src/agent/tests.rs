@@ -8,33 +8,22 @@ use super::*;
 type Given = TestFramework<Agent>;
 
 fn at() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-        .single()
-        .expect("valid date")
+    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid date")
 }
 
 fn registered() -> AgentEvent {
-    AgentEvent::AgentRegistered {
-        name: DisplayName::parse("Sam").expect("valid"),
-        at: at(),
-    }
+    AgentEvent::AgentRegistered { name: DisplayName::parse("Sam").expect("valid"), at: at() }
 }
 
 #[test]
 fn registering_twice_is_refused() {
     Given::with(())
         .given_no_previous_events()
-        .when(AgentCommand::Register {
-            name: DisplayName::parse("Sam").expect("valid"),
-            at: at(),
-        })
+        .when(AgentCommand::Register { name: DisplayName::parse("Sam").expect("valid"), at: at() })
         .then_expect_events(vec![registered()]);
     Given::with(())
         .given(vec![registered()])
-        .when(AgentCommand::Register {
-            name: DisplayName::parse("Sam").expect("valid"),
-            at: at(),
-        })
+        .when(AgentCommand::Register { name: DisplayName::parse("Sam").expect("valid"), at: at() })
         .then_expect_error(AgentError::AlreadyRegistered);
 }
 
@@ -66,10 +55,7 @@ fn ready_and_pause_need_a_logged_in_agent() {
         .then_expect_error(AgentError::NotLoggedIn);
     Given::with(())
         .given(vec![registered()])
-        .when(AgentCommand::Pause {
-            reason: None,
-            at: at(),
-        })
+        .when(AgentCommand::Pause { reason: None, at: at() })
         .then_expect_error(AgentError::NotLoggedIn);
 }
 
@@ -88,20 +74,11 @@ fn a_logged_in_agent_becomes_ready_then_pauses() {
         .then_expect_events(vec![]);
     Given::with(())
         .given(ready)
-        .when(AgentCommand::Pause {
-            reason: Some("lunch".into()),
-            at: at(),
-        })
-        .then_expect_events(vec![AgentEvent::AgentPaused {
-            reason: Some("lunch".into()),
-            at: at(),
-        }]);
+        .when(AgentCommand::Pause { reason: Some("lunch".into()), at: at() })
+        .then_expect_events(vec![AgentEvent::AgentPaused { reason: Some("lunch".into()), at: at() }]);
     Given::with(())
         .given(online)
-        .when(AgentCommand::Pause {
-            reason: None,
-            at: at(),
-        })
+        .when(AgentCommand::Pause { reason: None, at: at() })
         .then_expect_events(vec![]);
 }
 
@@ -125,10 +102,7 @@ fn joining_a_queue_is_idempotent() {
         .when(AgentCommand::JoinQueue { queue_id, at: at() })
         .then_expect_events(vec![AgentEvent::AgentJoinedQueue { queue_id, at: at() }]);
     Given::with(())
-        .given(vec![
-            registered(),
-            AgentEvent::AgentJoinedQueue { queue_id, at: at() },
-        ])
+        .given(vec![registered(), AgentEvent::AgentJoinedQueue { queue_id, at: at() }])
         .when(AgentCommand::JoinQueue { queue_id, at: at() })
         .then_expect_events(vec![]);
 }

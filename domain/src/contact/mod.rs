@@ -83,23 +83,14 @@ impl Contact {
 impl Decider for Contact {
     fn decide(&self, command: ContactCommand) -> Result<Vec<ContactEvent>, ContactError> {
         match command {
-            ContactCommand::StartInteraction {
-                interaction_id,
-                previous,
-                at,
-            } => {
+            ContactCommand::StartInteraction { interaction_id, previous, at } => {
                 if self.current == Some(interaction_id) {
                     return Ok(vec![]); // a retried start: already done
                 }
                 if self.current != previous {
-                    return Err(ContactError::CurrentInteractionChanged {
-                        current: self.current,
-                    });
+                    return Err(ContactError::CurrentInteractionChanged { current: self.current });
                 }
-                Ok(vec![ContactEvent::ContactInteractionStarted {
-                    interaction_id,
-                    at,
-                }])
+                Ok(vec![ContactEvent::ContactInteractionStarted { interaction_id, at }])
             }
         }
     }
@@ -115,9 +106,7 @@ mod tests {
     use super::*;
 
     fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-            .single()
-            .expect("valid date")
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid date")
     }
 
     #[test]
@@ -125,25 +114,15 @@ mod tests {
         let interaction_id = InteractionId::new();
         TestFramework::<Contact>::with(())
             .given_no_previous_events()
-            .when(ContactCommand::StartInteraction {
-                interaction_id,
-                previous: None,
-                at: at(),
-            })
-            .then_expect_events(vec![ContactEvent::ContactInteractionStarted {
-                interaction_id,
-                at: at(),
-            }]);
+            .when(ContactCommand::StartInteraction { interaction_id, previous: None, at: at() })
+            .then_expect_events(vec![ContactEvent::ContactInteractionStarted { interaction_id, at: at() }]);
     }
 
     #[test]
     fn starting_from_a_stale_view_is_refused_with_the_current_interaction() {
         let first = InteractionId::new();
         TestFramework::<Contact>::with(())
-            .given(vec![ContactEvent::ContactInteractionStarted {
-                interaction_id: first,
-                at: at(),
-            }])
+            .given(vec![ContactEvent::ContactInteractionStarted { interaction_id: first, at: at() }])
             .when(ContactCommand::StartInteraction {
                 interaction_id: InteractionId::new(),
                 previous: None,
@@ -156,10 +135,7 @@ mod tests {
     fn replacing_the_current_interaction_records_the_new_one_and_a_retry_is_a_no_op() {
         let first = InteractionId::new();
         let second = InteractionId::new();
-        let started = ContactEvent::ContactInteractionStarted {
-            interaction_id: first,
-            at: at(),
-        };
+        let started = ContactEvent::ContactInteractionStarted { interaction_id: first, at: at() };
         TestFramework::<Contact>::with(())
             .given(vec![started.clone()])
             .when(ContactCommand::StartInteraction {
@@ -174,10 +150,7 @@ mod tests {
         TestFramework::<Contact>::with(())
             .given(vec![
                 started,
-                ContactEvent::ContactInteractionStarted {
-                    interaction_id: second,
-                    at: at(),
-                },
+                ContactEvent::ContactInteractionStarted { interaction_id: second, at: at() },
             ])
             .when(ContactCommand::StartInteraction {
                 interaction_id: second,

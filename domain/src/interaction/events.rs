@@ -47,6 +47,8 @@ pub enum InteractionEvent {
     },
     /// An agent wrote a text; the outbox sends it.
     AgentMessageSent {
+        /// The account that sends it (so the outbox needs no lookup).
+        account_id: AccountId,
         /// Our id.
         message_id: MessageId,
         /// The agent.

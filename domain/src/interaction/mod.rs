@@ -184,29 +184,19 @@ pub struct Interaction {
 impl Interaction {
     /// Whether the customer's service window is open at `at`.
     pub fn window_open_at(&self, at: DateTime<Utc>) -> bool {
-        self.last_customer_message_at
-            .is_some_and(|last| at - last < GROUPING_WINDOW)
+        self.last_customer_message_at.is_some_and(|last| at - last < GROUPING_WINDOW)
     }
 
     fn fold(&mut self, event: InteractionEvent) {
         use InteractionEvent as E;
         match event {
-            E::InteractionOpened {
-                account_id,
-                customer,
-                queue_id,
-                ..
-            } => {
+            E::InteractionOpened { account_id, customer, queue_id, .. } => {
                 self.stage = Stage::Waiting;
                 self.account_id = Some(account_id);
                 self.customer = Some(customer);
                 self.queue_id = queue_id;
             }
-            E::CustomerMessageReceived {
-                provider_message_id,
-                at,
-                ..
-            } => {
+            E::CustomerMessageReceived { provider_message_id, at, .. } => {
                 self.seen_provider_ids.insert(provider_message_id);
                 self.last_customer_message_at = Some(match self.last_customer_message_at {
                     Some(last) => last.max(at),
@@ -222,19 +212,11 @@ impl Interaction {
             E::AgentMessageSent { message_id, .. } => {
                 self.outbound.insert(
                     message_id,
-                    Outbound {
-                        provider_message_id: None,
-                        status: DeliveryStatus::Pending,
-                    },
+                    Outbound { provider_message_id: None, status: DeliveryStatus::Pending },
                 );
             }
-            E::OutboundMessageAccepted {
-                message_id,
-                provider_message_id,
-                ..
-            } => {
-                self.outbound_by_provider_id
-                    .insert(provider_message_id.clone(), message_id);
+            E::OutboundMessageAccepted { message_id, provider_message_id, .. } => {
+                self.outbound_by_provider_id.insert(provider_message_id.clone(), message_id);
                 if let Some(out) = self.outbound.get_mut(&message_id) {
                     out.provider_message_id = Some(provider_message_id);
                     if out.status == DeliveryStatus::Pending {
@@ -247,9 +229,7 @@ impl Interaction {
                     out.status = DeliveryStatus::Failed;
                 }
             }
-            E::OutboundStatusChanged {
-                message_id, status, ..
-            } => {
+            E::OutboundStatusChanged { message_id, status, .. } => {
                 if let Some(out) = self.outbound.get_mut(&message_id) {
                     out.status = status;
                 }
@@ -268,11 +248,7 @@ impl Interaction {
     }
 
     fn require_agent(&self, agent_id: AgentId) -> Result<(), InteractionError> {
-        if self.agent_id == Some(agent_id) {
-            Ok(())
-        } else {
-            Err(InteractionError::NotAssignedToAgent)
-        }
+        if self.agent_id == Some(agent_id) { Ok(()) } else { Err(InteractionError::NotAssignedToAgent) }
     }
 }
 
@@ -307,13 +283,7 @@ impl Decider for Interaction {
                 };
                 match self.stage {
                     Stage::New => Ok(vec![
-                        E::InteractionOpened {
-                            account_id,
-                            customer,
-                            customer_name,
-                            queue_id,
-                            at,
-                        },
+                        E::InteractionOpened { account_id, customer, customer_name, queue_id, at },
                         received,
                     ]),
                     Stage::Closed | Stage::Disposed => Err(InteractionError::NotJoinable),
@@ -331,12 +301,7 @@ impl Decider for Interaction {
                     None => Ok(vec![E::AgentAssigned { agent_id, at }]),
                 }
             }
-            C::SendText {
-                message_id,
-                agent_id,
-                text,
-                at,
-            } => {
+            C::SendText { message_id, agent_id, text, at } => {
                 self.require_open()?;
                 self.require_agent(agent_id)?;
                 if self.outbound.contains_key(&message_id) {
@@ -346,56 +311,24 @@ impl Decider for Interaction {
                     return Err(InteractionError::WindowClosed);
                 }
                 let to = self.customer.clone().ok_or(InteractionError::NotFound)?;
-                Ok(vec![E::AgentMessageSent {
-                    message_id,
-                    agent_id,
-                    to,
-                    text,
-                    at,
-                }])
+                let account_id = self.account_id.ok_or(InteractionError::NotFound)?;
+                Ok(vec![E::AgentMessageSent { account_id, message_id, agent_id, to, text, at }])
             }
-            C::RecordOutboundAccepted {
-                message_id,
-                provider_message_id,
-                at,
-            } => {
-                let out = self
-                    .outbound
-                    .get(&message_id)
-                    .ok_or(InteractionError::UnknownMessage)?;
+            C::RecordOutboundAccepted { message_id, provider_message_id, at } => {
+                let out = self.outbound.get(&message_id).ok_or(InteractionError::UnknownMessage)?;
                 if out.provider_message_id.is_some() {
                     return Ok(vec![]);
                 }
-                Ok(vec![E::OutboundMessageAccepted {
-                    message_id,
-                    provider_message_id,
-                    at,
-                }])
+                Ok(vec![E::OutboundMessageAccepted { message_id, provider_message_id, at }])
             }
-            C::RecordOutboundFailed {
-                message_id,
-                failure,
-                at,
-            } => {
-                let out = self
-                    .outbound
-                    .get(&message_id)
-                    .ok_or(InteractionError::UnknownMessage)?;
+            C::RecordOutboundFailed { message_id, failure, at } => {
+                let out = self.outbound.get(&message_id).ok_or(InteractionError::UnknownMessage)?;
                 if out.status == DeliveryStatus::Failed || out.provider_message_id.is_some() {
                     return Ok(vec![]);
                 }
-                Ok(vec![E::OutboundMessageFailed {
-                    message_id,
-                    failure,
-                    at,
-                }])
+                Ok(vec![E::OutboundMessageFailed { message_id, failure, at }])
             }
-            C::RecordDeliveryStatus {
-                provider_message_id,
-                status,
-                failure,
-                at,
-            } => {
+            C::RecordDeliveryStatus { provider_message_id, status, failure, at } => {
                 let message_id = *self
                     .outbound_by_provider_id
                     .get(&provider_message_id)
@@ -408,12 +341,7 @@ impl Decider for Interaction {
                     (None, _) => false,
                 };
                 Ok(if advances {
-                    vec![E::OutboundStatusChanged {
-                        message_id,
-                        status,
-                        failure,
-                        at,
-                    }]
+                    vec![E::OutboundStatusChanged { message_id, status, failure, at }]
                 } else {
                     vec![]
                 })
@@ -425,11 +353,7 @@ impl Decider for Interaction {
                 }
                 Ok(vec![E::InteractionClosed { by, at }])
             }
-            C::Dispose {
-                agent_id,
-                disposition,
-                at,
-            } => match self.stage {
+            C::Dispose { agent_id, disposition, at } => match self.stage {
                 Stage::New => Err(InteractionError::NotFound),
                 Stage::Waiting | Stage::Assigned => Err(InteractionError::NotClosed),
                 Stage::Disposed => Err(InteractionError::AlreadyDisposed),
@@ -439,21 +363,11 @@ impl Decider for Interaction {
                     if self.agent_id.is_some() {
                         self.require_agent(agent_id)?;
                     }
-                    Ok(vec![E::InteractionDisposed {
-                        agent_id,
-                        disposition,
-                        at,
-                    }])
+                    Ok(vec![E::InteractionDisposed { agent_id, disposition, at }])
                 }
             },
         }
     }
 }
 
-crate::impl_aggregate!(
-    Interaction,
-    "Interaction",
-    InteractionCommand,
-    InteractionEvent,
-    InteractionError
-);
+crate::impl_aggregate!(Interaction, "Interaction", InteractionCommand, InteractionEvent, InteractionError);

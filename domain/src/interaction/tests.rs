@@ -9,10 +9,7 @@ use crate::{DispositionCode, MessageText};
 type Given = TestFramework<Interaction>;
 
 fn t(hours: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-        .single()
-        .expect("valid date")
-        + Duration::hours(hours)
+    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid date") + Duration::hours(hours)
 }
 
 struct Fixture {
@@ -72,16 +69,14 @@ impl Fixture {
         vec![
             self.opened(t(0)),
             self.received("wamid.1", MessageId::new(), t(0)),
-            InteractionEvent::AgentAssigned {
-                agent_id: self.agent,
-                at: t(0),
-            },
+            InteractionEvent::AgentAssigned { agent_id: self.agent, at: t(0) },
         ]
     }
 
     fn with_sent(&self, message_id: MessageId) -> Vec<InteractionEvent> {
         let mut events = self.assigned();
         events.push(InteractionEvent::AgentMessageSent {
+            account_id: self.account_id,
             message_id,
             agent_id: self.agent,
             to: self.customer.clone(),
@@ -117,10 +112,7 @@ fn a_message_within_24h_of_the_last_one_joins() {
     let f = Fixture::new();
     let m = MessageId::new();
     Given::with(())
-        .given(vec![
-            f.opened(t(0)),
-            f.received("wamid.1", MessageId::new(), t(0)),
-        ])
+        .given(vec![f.opened(t(0)), f.received("wamid.1", MessageId::new(), t(0))])
         .when(f.receive("wamid.2", m, t(23)))
         .then_expect_events(vec![f.received("wamid.2", m, t(23))]);
 }
@@ -129,10 +121,7 @@ fn a_message_within_24h_of_the_last_one_joins() {
 fn a_message_24h_or_more_after_the_last_one_does_not_join() {
     let f = Fixture::new();
     Given::with(())
-        .given(vec![
-            f.opened(t(0)),
-            f.received("wamid.1", MessageId::new(), t(0)),
-        ])
+        .given(vec![f.opened(t(0)), f.received("wamid.1", MessageId::new(), t(0))])
         .when(f.receive("wamid.2", MessageId::new(), t(24)))
         .then_expect_error(InteractionError::NotJoinable);
 }
@@ -155,10 +144,7 @@ fn the_window_counts_from_the_last_customer_message_not_the_first() {
 fn a_closed_interaction_is_never_reopened() {
     let f = Fixture::new();
     let mut events = f.assigned();
-    events.push(InteractionEvent::InteractionClosed {
-        by: Closer::Agent(f.agent),
-        at: t(1),
-    });
+    events.push(InteractionEvent::InteractionClosed { by: Closer::Agent(f.agent), at: t(1) });
     Given::with(())
         .given(events)
         .when(f.receive("wamid.2", MessageId::new(), t(1)))
@@ -173,10 +159,7 @@ fn a_redelivered_message_records_nothing_even_after_close() {
         .when(f.receive("wamid.1", MessageId::new(), t(1)))
         .then_expect_events(vec![]);
     let mut closed = f.assigned();
-    closed.push(InteractionEvent::InteractionClosed {
-        by: Closer::Supervisor,
-        at: t(1),
-    });
+    closed.push(InteractionEvent::InteractionClosed { by: Closer::Supervisor, at: t(1) });
     Given::with(())
         .given(closed)
         .when(f.receive("wamid.1", MessageId::new(), t(2)))
@@ -188,27 +171,15 @@ fn assigning_is_idempotent_for_the_same_agent_and_refused_for_another() {
     let f = Fixture::new();
     Given::with(())
         .given(vec![f.opened(t(0))])
-        .when(InteractionCommand::AssignAgent {
-            agent_id: f.agent,
-            at: t(0),
-        })
-        .then_expect_events(vec![InteractionEvent::AgentAssigned {
-            agent_id: f.agent,
-            at: t(0),
-        }]);
+        .when(InteractionCommand::AssignAgent { agent_id: f.agent, at: t(0) })
+        .then_expect_events(vec![InteractionEvent::AgentAssigned { agent_id: f.agent, at: t(0) }]);
     Given::with(())
         .given(f.assigned())
-        .when(InteractionCommand::AssignAgent {
-            agent_id: f.agent,
-            at: t(0),
-        })
+        .when(InteractionCommand::AssignAgent { agent_id: f.agent, at: t(0) })
         .then_expect_events(vec![]);
     Given::with(())
         .given(f.assigned())
-        .when(InteractionCommand::AssignAgent {
-            agent_id: AgentId::new(),
-            at: t(0),
-        })
+        .when(InteractionCommand::AssignAgent { agent_id: AgentId::new(), at: t(0) })
         .then_expect_error(InteractionError::AssignedToAnotherAgent);
 }
 
@@ -217,33 +188,16 @@ fn assigning_a_missing_or_closed_interaction_is_refused() {
     let f = Fixture::new();
     Given::with(())
         .given_no_previous_events()
-        .when(InteractionCommand::AssignAgent {
-            agent_id: f.agent,
-            at: t(0),
-        })
+        .when(InteractionCommand::AssignAgent { agent_id: f.agent, at: t(0) })
         .then_expect_error(InteractionError::NotFound);
     Given::with(())
-        .given(vec![
-            f.opened(t(0)),
-            InteractionEvent::InteractionClosed {
-                by: Closer::System,
-                at: t(0),
-            },
-        ])
-        .when(InteractionCommand::AssignAgent {
-            agent_id: f.agent,
-            at: t(0),
-        })
+        .given(vec![f.opened(t(0)), InteractionEvent::InteractionClosed { by: Closer::System, at: t(0) }])
+        .when(InteractionCommand::AssignAgent { agent_id: f.agent, at: t(0) })
         .then_expect_error(InteractionError::Closed);
 }
 
 fn send(agent_id: AgentId, message_id: MessageId, at: DateTime<Utc>) -> InteractionCommand {
-    InteractionCommand::SendText {
-        message_id,
-        agent_id,
-        text: MessageText::parse("hi").expect("valid"),
-        at,
-    }
+    InteractionCommand::SendText { message_id, agent_id, text: MessageText::parse("hi").expect("valid"), at }
 }
 
 #[test]
@@ -264,10 +218,7 @@ fn another_agent_cannot_send_and_nobody_sends_on_an_unassigned_interaction() {
         .when(send(AgentId::new(), MessageId::new(), t(1)))
         .then_expect_error(InteractionError::NotAssignedToAgent);
     Given::with(())
-        .given(vec![
-            f.opened(t(0)),
-            f.received("wamid.1", MessageId::new(), t(0)),
-        ])
+        .given(vec![f.opened(t(0)), f.received("wamid.1", MessageId::new(), t(0))])
         .when(send(f.agent, MessageId::new(), t(1)))
         .then_expect_error(InteractionError::NotAssignedToAgent);
 }
@@ -285,20 +236,14 @@ fn a_text_outside_the_24h_window_is_refused() {
 fn a_retried_send_with_the_same_id_records_nothing() {
     let f = Fixture::new();
     let m = MessageId::new();
-    Given::with(())
-        .given(f.with_sent(m))
-        .when(send(f.agent, m, t(1)))
-        .then_expect_events(vec![]);
+    Given::with(()).given(f.with_sent(m)).when(send(f.agent, m, t(1))).then_expect_events(vec![]);
 }
 
 #[test]
 fn sending_on_a_closed_interaction_is_refused() {
     let f = Fixture::new();
     let mut events = f.assigned();
-    events.push(InteractionEvent::InteractionClosed {
-        by: Closer::Agent(f.agent),
-        at: t(1),
-    });
+    events.push(InteractionEvent::InteractionClosed { by: Closer::Agent(f.agent), at: t(1) });
     Given::with(())
         .given(events)
         .when(send(f.agent, MessageId::new(), t(1)))
@@ -318,10 +263,7 @@ fn provider_acceptance_is_recorded_once() {
         .given(f.with_sent(m))
         .when(accept.clone())
         .then_expect_events(f.with_accepted(m).split_off(4));
-    Given::with(())
-        .given(f.with_accepted(m))
-        .when(accept)
-        .then_expect_events(vec![]);
+    Given::with(()).given(f.with_accepted(m)).when(accept).then_expect_events(vec![]);
     Given::with(())
         .given(f.assigned())
         .when(InteractionCommand::RecordOutboundAccepted {
@@ -336,17 +278,10 @@ fn provider_acceptance_is_recorded_once() {
 fn a_permanent_send_failure_is_recorded() {
     let f = Fixture::new();
     let m = MessageId::new();
-    let failure = ProviderFailure {
-        code: "131047".into(),
-        reason: "Re-engagement message".into(),
-    };
+    let failure = ProviderFailure { code: "131047".into(), reason: "Re-engagement message".into() };
     Given::with(())
         .given(f.with_sent(m))
-        .when(InteractionCommand::RecordOutboundFailed {
-            message_id: m,
-            failure: failure.clone(),
-            at: t(1),
-        })
+        .when(InteractionCommand::RecordOutboundFailed { message_id: m, failure: failure.clone(), at: t(1) })
         .then_expect_events(vec![InteractionEvent::OutboundMessageFailed {
             message_id: m,
             failure,
@@ -364,12 +299,7 @@ fn status(s: DeliveryStatus) -> InteractionCommand {
 }
 
 fn changed(m: MessageId, s: DeliveryStatus) -> InteractionEvent {
-    InteractionEvent::OutboundStatusChanged {
-        message_id: m,
-        status: s,
-        failure: None,
-        at: t(2),
-    }
+    InteractionEvent::OutboundStatusChanged { message_id: m, status: s, failure: None, at: t(2) }
 }
 
 #[test]
@@ -382,18 +312,9 @@ fn statuses_move_forward_only() {
         .then_expect_events(vec![changed(m, DeliveryStatus::Delivered)]);
     let mut read = f.with_accepted(m);
     read.push(changed(m, DeliveryStatus::Read));
-    Given::with(())
-        .given(read.clone())
-        .when(status(DeliveryStatus::Delivered))
-        .then_expect_events(vec![]);
-    Given::with(())
-        .given(read.clone())
-        .when(status(DeliveryStatus::Sent))
-        .then_expect_events(vec![]);
-    Given::with(())
-        .given(read)
-        .when(status(DeliveryStatus::Read))
-        .then_expect_events(vec![]);
+    Given::with(()).given(read.clone()).when(status(DeliveryStatus::Delivered)).then_expect_events(vec![]);
+    Given::with(()).given(read.clone()).when(status(DeliveryStatus::Sent)).then_expect_events(vec![]);
+    Given::with(()).given(read).when(status(DeliveryStatus::Read)).then_expect_events(vec![]);
 }
 
 #[test]
@@ -407,14 +328,8 @@ fn a_late_failure_is_still_recorded_once() {
         .when(status(DeliveryStatus::Failed))
         .then_expect_events(vec![changed(m, DeliveryStatus::Failed)]);
     delivered.push(changed(m, DeliveryStatus::Failed));
-    Given::with(())
-        .given(delivered.clone())
-        .when(status(DeliveryStatus::Failed))
-        .then_expect_events(vec![]);
-    Given::with(())
-        .given(delivered)
-        .when(status(DeliveryStatus::Read))
-        .then_expect_events(vec![]);
+    Given::with(()).given(delivered.clone()).when(status(DeliveryStatus::Failed)).then_expect_events(vec![]);
+    Given::with(()).given(delivered).when(status(DeliveryStatus::Read)).then_expect_events(vec![]);
 }
 
 #[test]
@@ -431,37 +346,22 @@ fn only_the_assigned_agent_closes_but_a_supervisor_may() {
     let f = Fixture::new();
     Given::with(())
         .given(f.assigned())
-        .when(InteractionCommand::Close {
-            by: Closer::Agent(AgentId::new()),
-            at: t(1),
-        })
+        .when(InteractionCommand::Close { by: Closer::Agent(AgentId::new()), at: t(1) })
         .then_expect_error(InteractionError::NotAssignedToAgent);
     Given::with(())
         .given(f.assigned())
-        .when(InteractionCommand::Close {
-            by: Closer::Supervisor,
-            at: t(1),
-        })
-        .then_expect_events(vec![InteractionEvent::InteractionClosed {
-            by: Closer::Supervisor,
-            at: t(1),
-        }]);
+        .when(InteractionCommand::Close { by: Closer::Supervisor, at: t(1) })
+        .then_expect_events(vec![InteractionEvent::InteractionClosed { by: Closer::Supervisor, at: t(1) }]);
 }
 
 #[test]
 fn closing_twice_is_refused() {
     let f = Fixture::new();
     let mut events = f.assigned();
-    events.push(InteractionEvent::InteractionClosed {
-        by: Closer::Agent(f.agent),
-        at: t(1),
-    });
+    events.push(InteractionEvent::InteractionClosed { by: Closer::Agent(f.agent), at: t(1) });
     Given::with(())
         .given(events)
-        .when(InteractionCommand::Close {
-            by: Closer::Agent(f.agent),
-            at: t(1),
-        })
+        .when(InteractionCommand::Close { by: Closer::Agent(f.agent), at: t(1) })
         .then_expect_error(InteractionError::Closed);
 }
 
@@ -476,35 +376,23 @@ fn dispose(agent_id: AgentId) -> InteractionCommand {
 #[test]
 fn disposing_needs_a_closed_interaction_and_happens_once() {
     let f = Fixture::new();
-    Given::with(())
-        .given(f.assigned())
-        .when(dispose(f.agent))
-        .then_expect_error(InteractionError::NotClosed);
+    Given::with(()).given(f.assigned()).when(dispose(f.agent)).then_expect_error(InteractionError::NotClosed);
     Given::with(())
         .given_no_previous_events()
         .when(dispose(f.agent))
         .then_expect_error(InteractionError::NotFound);
     let mut closed = f.assigned();
-    closed.push(InteractionEvent::InteractionClosed {
-        by: Closer::Agent(f.agent),
-        at: t(1),
-    });
+    closed.push(InteractionEvent::InteractionClosed { by: Closer::Agent(f.agent), at: t(1) });
     let disposed = InteractionEvent::InteractionDisposed {
         agent_id: f.agent,
         disposition: DispositionCode::parse("resolved").expect("valid"),
         at: t(2),
     };
-    Given::with(())
-        .given(closed.clone())
-        .when(dispose(f.agent))
-        .then_expect_events(vec![disposed.clone()]);
+    Given::with(()).given(closed.clone()).when(dispose(f.agent)).then_expect_events(vec![disposed.clone()]);
     Given::with(())
         .given(closed.clone())
         .when(dispose(AgentId::new()))
         .then_expect_error(InteractionError::NotAssignedToAgent);
     closed.push(disposed);
-    Given::with(())
-        .given(closed)
-        .when(dispose(f.agent))
-        .then_expect_error(InteractionError::AlreadyDisposed);
+    Given::with(()).given(closed).when(dispose(f.agent)).then_expect_error(InteractionError::AlreadyDisposed);
 }

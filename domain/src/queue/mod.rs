@@ -88,11 +88,7 @@ impl Queue {
     fn fold(&mut self, event: QueueEvent) {
         use QueueEvent as E;
         match event {
-            E::QueueCreated {
-                name,
-                offer_timeout_secs,
-                ..
-            } => {
+            E::QueueCreated { name, offer_timeout_secs, .. } => {
                 self.created = true;
                 self.name = Some(name);
                 self.offer_timeout_secs = offer_timeout_secs;
@@ -102,9 +98,7 @@ impl Queue {
                     self.members.push(agent_id);
                 }
             }
-            E::QueueAgentAvailabilityChanged {
-                agent_id, available, ..
-            } => {
+            E::QueueAgentAvailabilityChanged { agent_id, available, .. } => {
                 if available {
                     self.available.insert(agent_id);
                     // Coming back clears earlier declines: the agent chose to take work again.
@@ -121,46 +115,25 @@ impl Queue {
                     self.waiting_details.insert(interaction_id, Waiting::default());
                 }
             }
-            E::OfferMade {
-                interaction_id,
-                agent_id,
-                attempt,
-                expires_at,
-                ..
-            } => {
+            E::OfferMade { interaction_id, agent_id, attempt, expires_at, .. } => {
                 self.last_offered = Some(agent_id);
                 if let Some(w) = self.waiting_details.get_mut(&interaction_id) {
-                    w.offer = Some(Offer {
-                        agent_id,
-                        attempt,
-                        expires_at,
-                    });
+                    w.offer = Some(Offer { agent_id, attempt, expires_at });
                     w.attempts = attempt;
                 }
             }
             E::OfferAccepted { interaction_id, .. } => self.remove_waiting(interaction_id),
-            E::OfferRejected {
-                interaction_id,
-                agent_id,
-                ..
-            } => {
+            E::OfferRejected { interaction_id, agent_id, .. } => {
                 if let Some(w) = self.waiting_details.get_mut(&interaction_id) {
                     w.offer = None;
                     w.declined.insert(agent_id);
                 }
             }
-            E::OfferTimedOut {
-                interaction_id,
-                agent_id,
-                ..
-            } => {
+            E::OfferTimedOut { interaction_id, agent_id, .. } => {
                 if let Some(w) = self.waiting_details.get_mut(&interaction_id) {
                     w.offer = None;
                     w.declined.insert(agent_id);
                 }
-                // An agent who lets an offer lapse is probably away: stop offering to them
-                // until they say they are ready again.
-                self.available.remove(&agent_id);
             }
             E::InteractionLeftQueue { interaction_id, .. } => self.remove_waiting(interaction_id),
         }
@@ -173,9 +146,7 @@ impl Queue {
 
     /// The agent holding a pending offer in this queue, if any.
     fn agent_has_offer(&self, agent_id: AgentId) -> bool {
-        self.waiting_details
-            .values()
-            .any(|w| w.offer.as_ref().is_some_and(|o| o.agent_id == agent_id))
+        self.waiting_details.values().any(|w| w.offer.as_ref().is_some_and(|o| o.agent_id == agent_id))
     }
 
     /// Members in round-robin order, starting after the last one offered anything.
@@ -244,59 +215,32 @@ impl Decider for Queue {
         use QueueCommand as C;
         use QueueEvent as E;
         match command {
-            C::Create {
-                name,
-                offer_timeout_secs,
-                at,
-            } => {
+            C::Create { name, offer_timeout_secs, at } => {
                 if self.created {
                     return Err(QueueError::AlreadyExists);
                 }
                 if !(1..=3600).contains(&offer_timeout_secs) {
                     return Err(QueueError::InvalidOfferTimeout);
                 }
-                Ok(vec![E::QueueCreated {
-                    name,
-                    offer_timeout_secs,
-                    at,
-                }])
+                Ok(vec![E::QueueCreated { name, offer_timeout_secs, at }])
             }
             _ if !self.created => Err(QueueError::NotFound),
-            C::AddMember {
-                agent_id,
-                available,
-                at,
-            } => {
+            C::AddMember { agent_id, available, at } => {
                 let mut events = Vec::new();
                 if !self.members.contains(&agent_id) {
                     events.push(E::QueueMemberAdded { agent_id, at });
                 }
                 if available != self.available.contains(&agent_id) {
-                    events.push(E::QueueAgentAvailabilityChanged {
-                        agent_id,
-                        available,
-                        at,
-                    });
+                    events.push(E::QueueAgentAvailabilityChanged { agent_id, available, at });
                 }
                 Ok(self.with_offers(events, at))
             }
-            C::SetAgentAvailability {
-                agent_id,
-                available,
-                at,
-            } => {
+            C::SetAgentAvailability { agent_id, available, at } => {
                 // Availability of non-members is ignored: membership may still be on its way.
                 if !self.members.contains(&agent_id) || available == self.available.contains(&agent_id) {
                     return Ok(vec![]);
                 }
-                Ok(self.with_offers(
-                    vec![E::QueueAgentAvailabilityChanged {
-                        agent_id,
-                        available,
-                        at,
-                    }],
-                    at,
-                ))
+                Ok(self.with_offers(vec![E::QueueAgentAvailabilityChanged { agent_id, available, at }], at))
             }
             C::Enqueue { interaction_id, at } => {
                 if self.waiting_details.contains_key(&interaction_id) {
@@ -304,39 +248,17 @@ impl Decider for Queue {
                 }
                 Ok(self.with_offers(vec![E::InteractionQueued { interaction_id, at }], at))
             }
-            C::AcceptOffer {
-                interaction_id,
-                agent_id,
-                at,
-            } => {
+            C::AcceptOffer { interaction_id, agent_id, at } => {
                 let offer = self.pending_offer(interaction_id, agent_id)?;
-                let accepted = E::OfferAccepted {
-                    interaction_id,
-                    agent_id,
-                    attempt: offer.attempt,
-                    at,
-                };
+                let accepted = E::OfferAccepted { interaction_id, agent_id, attempt: offer.attempt, at };
                 Ok(self.with_offers(vec![accepted], at))
             }
-            C::RejectOffer {
-                interaction_id,
-                agent_id,
-                at,
-            } => {
+            C::RejectOffer { interaction_id, agent_id, at } => {
                 let offer = self.pending_offer(interaction_id, agent_id)?;
-                let rejected = E::OfferRejected {
-                    interaction_id,
-                    agent_id,
-                    attempt: offer.attempt,
-                    at,
-                };
+                let rejected = E::OfferRejected { interaction_id, agent_id, attempt: offer.attempt, at };
                 Ok(self.with_offers(vec![rejected], at))
             }
-            C::ExpireOffer {
-                interaction_id,
-                attempt,
-                at,
-            } => {
+            C::ExpireOffer { interaction_id, attempt, at } => {
                 // Timers fire at least once and possibly late or twice: only the live offer
                 // with this attempt number, once due, times out.
                 let live = self
@@ -345,13 +267,14 @@ impl Decider for Queue {
                     .and_then(|w| w.offer.as_ref())
                     .filter(|o| o.attempt == attempt && at >= o.expires_at);
                 let Some(offer) = live else { return Ok(vec![]) };
-                let timed_out = E::OfferTimedOut {
-                    interaction_id,
-                    agent_id: offer.agent_id,
-                    attempt,
-                    at,
-                };
-                Ok(self.with_offers(vec![timed_out], at))
+                let agent_id = offer.agent_id;
+                let mut events = vec![E::OfferTimedOut { interaction_id, agent_id, attempt, at }];
+                // An agent who lets an offer lapse is probably away: stop offering to them
+                // until they say they are ready again.
+                if self.available.contains(&agent_id) {
+                    events.push(E::QueueAgentAvailabilityChanged { agent_id, available: false, at });
+                }
+                Ok(self.with_offers(events, at))
             }
             C::Dequeue { interaction_id, at } => {
                 if !self.waiting_details.contains_key(&interaction_id) {

@@ -8,10 +8,7 @@ use super::*;
 type Given = TestFramework<Queue>;
 
 fn t(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-        .single()
-        .expect("valid date")
-        + Duration::seconds(secs)
+    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid date") + Duration::seconds(secs)
 }
 
 fn created() -> QueueEvent {
@@ -25,22 +22,12 @@ fn created() -> QueueEvent {
 fn member(agent_id: AgentId) -> [QueueEvent; 2] {
     [
         QueueEvent::QueueMemberAdded { agent_id, at: t(0) },
-        QueueEvent::QueueAgentAvailabilityChanged {
-            agent_id,
-            available: true,
-            at: t(0),
-        },
+        QueueEvent::QueueAgentAvailabilityChanged { agent_id, available: true, at: t(0) },
     ]
 }
 
 fn offer(i: InteractionId, a: AgentId, attempt: u32, at: i64) -> QueueEvent {
-    QueueEvent::OfferMade {
-        interaction_id: i,
-        agent_id: a,
-        attempt,
-        expires_at: t(at + 10),
-        at: t(at),
-    }
+    QueueEvent::OfferMade { interaction_id: i, agent_id: a, attempt, expires_at: t(at + 10), at: t(at) }
 }
 
 /// A queue with two ready members, `a` then `b`.
@@ -57,27 +44,15 @@ fn creating_validates_the_offer_timeout_and_refuses_duplicates() {
     let name = DisplayName::parse("Sales").expect("valid");
     Given::with(())
         .given_no_previous_events()
-        .when(QueueCommand::Create {
-            name: name.clone(),
-            offer_timeout_secs: 10,
-            at: t(0),
-        })
+        .when(QueueCommand::Create { name: name.clone(), offer_timeout_secs: 10, at: t(0) })
         .then_expect_events(vec![created()]);
     Given::with(())
         .given_no_previous_events()
-        .when(QueueCommand::Create {
-            name: name.clone(),
-            offer_timeout_secs: 0,
-            at: t(0),
-        })
+        .when(QueueCommand::Create { name: name.clone(), offer_timeout_secs: 0, at: t(0) })
         .then_expect_error(QueueError::InvalidOfferTimeout);
     Given::with(())
         .given(vec![created()])
-        .when(QueueCommand::Create {
-            name,
-            offer_timeout_secs: 10,
-            at: t(0),
-        })
+        .when(QueueCommand::Create { name, offer_timeout_secs: 10, at: t(0) })
         .then_expect_error(QueueError::AlreadyExists);
 }
 
@@ -85,10 +60,7 @@ fn creating_validates_the_offer_timeout_and_refuses_duplicates() {
 fn commands_on_a_missing_queue_are_refused() {
     Given::with(())
         .given_no_previous_events()
-        .when(QueueCommand::Enqueue {
-            interaction_id: InteractionId::new(),
-            at: t(0),
-        })
+        .when(QueueCommand::Enqueue { interaction_id: InteractionId::new(), at: t(0) })
         .then_expect_error(QueueError::NotFound);
 }
 
@@ -96,21 +68,9 @@ fn commands_on_a_missing_queue_are_refused() {
 fn an_interaction_with_nobody_ready_waits() {
     let i = InteractionId::new();
     Given::with(())
-        .given(vec![
-            created(),
-            QueueEvent::QueueMemberAdded {
-                agent_id: AgentId::new(),
-                at: t(0),
-            },
-        ])
-        .when(QueueCommand::Enqueue {
-            interaction_id: i,
-            at: t(1),
-        })
-        .then_expect_events(vec![QueueEvent::InteractionQueued {
-            interaction_id: i,
-            at: t(1),
-        }]);
+        .given(vec![created(), QueueEvent::QueueMemberAdded { agent_id: AgentId::new(), at: t(0) }])
+        .when(QueueCommand::Enqueue { interaction_id: i, at: t(1) })
+        .then_expect_events(vec![QueueEvent::InteractionQueued { interaction_id: i, at: t(1) }]);
 }
 
 #[test]
@@ -119,15 +79,9 @@ fn an_interaction_is_offered_to_one_ready_agent_with_a_deadline() {
     let i = InteractionId::new();
     Given::with(())
         .given(given)
-        .when(QueueCommand::Enqueue {
-            interaction_id: i,
-            at: t(1),
-        })
+        .when(QueueCommand::Enqueue { interaction_id: i, at: t(1) })
         .then_expect_events(vec![
-            QueueEvent::InteractionQueued {
-                interaction_id: i,
-                at: t(1),
-            },
+            QueueEvent::InteractionQueued { interaction_id: i, at: t(1) },
             offer(i, a, 1, 1),
         ]);
 }
@@ -136,63 +90,30 @@ fn an_interaction_is_offered_to_one_ready_agent_with_a_deadline() {
 fn offers_go_round_robin_and_an_agent_holds_one_offer_at_a_time() {
     let (a, b, mut given) = two_agents();
     let (i1, i2, i3) = (InteractionId::new(), InteractionId::new(), InteractionId::new());
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i1,
-            at: t(1),
-        },
-        offer(i1, a, 1, 1),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i1, at: t(1) }, offer(i1, a, 1, 1)]);
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::Enqueue {
-            interaction_id: i2,
-            at: t(2),
-        })
+        .when(QueueCommand::Enqueue { interaction_id: i2, at: t(2) })
         .then_expect_events(vec![
-            QueueEvent::InteractionQueued {
-                interaction_id: i2,
-                at: t(2),
-            },
+            QueueEvent::InteractionQueued { interaction_id: i2, at: t(2) },
             offer(i2, b, 1, 2),
         ]);
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i2,
-            at: t(2),
-        },
-        offer(i2, b, 1, 2),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i2, at: t(2) }, offer(i2, b, 1, 2)]);
     // Both agents hold an offer: the third waits.
     Given::with(())
         .given(given)
-        .when(QueueCommand::Enqueue {
-            interaction_id: i3,
-            at: t(3),
-        })
-        .then_expect_events(vec![QueueEvent::InteractionQueued {
-            interaction_id: i3,
-            at: t(3),
-        }]);
+        .when(QueueCommand::Enqueue { interaction_id: i3, at: t(3) })
+        .then_expect_events(vec![QueueEvent::InteractionQueued { interaction_id: i3, at: t(3) }]);
 }
 
 #[test]
 fn enqueueing_twice_records_nothing() {
     let (a, _b, mut given) = two_agents();
     let i = InteractionId::new();
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i,
-            at: t(1),
-        },
-        offer(i, a, 1, 1),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i, at: t(1) }, offer(i, a, 1, 1)]);
     Given::with(())
         .given(given)
-        .when(QueueCommand::Enqueue {
-            interaction_id: i,
-            at: t(2),
-        })
+        .when(QueueCommand::Enqueue { interaction_id: i, at: t(2) })
         .then_expect_events(vec![]);
 }
 
@@ -201,35 +122,17 @@ fn accepting_removes_the_interaction_and_frees_the_agent_for_the_next_one() {
     let (a, b, mut given) = two_agents();
     let (i1, i2, i3) = (InteractionId::new(), InteractionId::new(), InteractionId::new());
     given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i1,
-            at: t(1),
-        },
+        QueueEvent::InteractionQueued { interaction_id: i1, at: t(1) },
         offer(i1, a, 1, 1),
-        QueueEvent::InteractionQueued {
-            interaction_id: i2,
-            at: t(2),
-        },
+        QueueEvent::InteractionQueued { interaction_id: i2, at: t(2) },
         offer(i2, b, 1, 2),
-        QueueEvent::InteractionQueued {
-            interaction_id: i3,
-            at: t(3),
-        },
+        QueueEvent::InteractionQueued { interaction_id: i3, at: t(3) },
     ]);
     Given::with(())
         .given(given)
-        .when(QueueCommand::AcceptOffer {
-            interaction_id: i1,
-            agent_id: a,
-            at: t(4),
-        })
+        .when(QueueCommand::AcceptOffer { interaction_id: i1, agent_id: a, at: t(4) })
         .then_expect_events(vec![
-            QueueEvent::OfferAccepted {
-                interaction_id: i1,
-                agent_id: a,
-                attempt: 1,
-                at: t(4),
-            },
+            QueueEvent::OfferAccepted { interaction_id: i1, agent_id: a, attempt: 1, at: t(4) },
             offer(i3, a, 1, 4),
         ]);
 }
@@ -238,28 +141,14 @@ fn accepting_removes_the_interaction_and_frees_the_agent_for_the_next_one() {
 fn accepting_or_rejecting_without_a_pending_offer_is_refused() {
     let (a, b, mut given) = two_agents();
     let i = InteractionId::new();
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i,
-            at: t(1),
-        },
-        offer(i, a, 1, 1),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i, at: t(1) }, offer(i, a, 1, 1)]);
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::AcceptOffer {
-            interaction_id: i,
-            agent_id: b,
-            at: t(2),
-        })
+        .when(QueueCommand::AcceptOffer { interaction_id: i, agent_id: b, at: t(2) })
         .then_expect_error(QueueError::NoSuchOffer);
     Given::with(())
         .given(given)
-        .when(QueueCommand::RejectOffer {
-            interaction_id: InteractionId::new(),
-            agent_id: a,
-            at: t(2),
-        })
+        .when(QueueCommand::RejectOffer { interaction_id: InteractionId::new(), agent_id: a, at: t(2) })
         .then_expect_error(QueueError::NoSuchOffer);
 }
 
@@ -267,46 +156,22 @@ fn accepting_or_rejecting_without_a_pending_offer_is_refused() {
 fn a_rejected_offer_goes_to_the_next_agent_and_never_back_to_the_one_who_declined() {
     let (a, b, mut given) = two_agents();
     let i = InteractionId::new();
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i,
-            at: t(1),
-        },
-        offer(i, a, 1, 1),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i, at: t(1) }, offer(i, a, 1, 1)]);
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::RejectOffer {
-            interaction_id: i,
-            agent_id: a,
-            at: t(2),
-        })
+        .when(QueueCommand::RejectOffer { interaction_id: i, agent_id: a, at: t(2) })
         .then_expect_events(vec![
-            QueueEvent::OfferRejected {
-                interaction_id: i,
-                agent_id: a,
-                attempt: 1,
-                at: t(2),
-            },
+            QueueEvent::OfferRejected { interaction_id: i, agent_id: a, attempt: 1, at: t(2) },
             offer(i, b, 2, 2),
         ]);
     given.extend([
-        QueueEvent::OfferRejected {
-            interaction_id: i,
-            agent_id: a,
-            attempt: 1,
-            at: t(2),
-        },
+        QueueEvent::OfferRejected { interaction_id: i, agent_id: a, attempt: 1, at: t(2) },
         offer(i, b, 2, 2),
     ]);
     // b declines too: nobody left, it waits.
     Given::with(())
         .given(given)
-        .when(QueueCommand::RejectOffer {
-            interaction_id: i,
-            agent_id: b,
-            at: t(3),
-        })
+        .when(QueueCommand::RejectOffer { interaction_id: i, agent_id: b, at: t(3) })
         .then_expect_events(vec![QueueEvent::OfferRejected {
             interaction_id: i,
             agent_id: b,
@@ -319,27 +184,13 @@ fn a_rejected_offer_goes_to_the_next_agent_and_never_back_to_the_one_who_decline
 fn a_lapsed_offer_times_out_makes_the_agent_unavailable_and_goes_to_the_next() {
     let (a, b, mut given) = two_agents();
     let i = InteractionId::new();
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i,
-            at: t(1),
-        },
-        offer(i, a, 1, 1),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i, at: t(1) }, offer(i, a, 1, 1)]);
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::ExpireOffer {
-            interaction_id: i,
-            attempt: 1,
-            at: t(11),
-        })
+        .when(QueueCommand::ExpireOffer { interaction_id: i, attempt: 1, at: t(11) })
         .then_expect_events(vec![
-            QueueEvent::OfferTimedOut {
-                interaction_id: i,
-                agent_id: a,
-                attempt: 1,
-                at: t(11),
-            },
+            QueueEvent::OfferTimedOut { interaction_id: i, agent_id: a, attempt: 1, at: t(11) },
+            QueueEvent::QueueAgentAvailabilityChanged { agent_id: a, available: false, at: t(11) },
             offer(i, b, 2, 11),
         ]);
 }
@@ -348,45 +199,22 @@ fn a_lapsed_offer_times_out_makes_the_agent_unavailable_and_goes_to_the_next() {
 fn an_early_stale_or_repeated_timer_records_nothing() {
     let (a, _b, mut given) = two_agents();
     let i = InteractionId::new();
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i,
-            at: t(1),
-        },
-        offer(i, a, 1, 1),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i, at: t(1) }, offer(i, a, 1, 1)]);
     // Not yet due.
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::ExpireOffer {
-            interaction_id: i,
-            attempt: 1,
-            at: t(5),
-        })
+        .when(QueueCommand::ExpireOffer { interaction_id: i, attempt: 1, at: t(5) })
         .then_expect_events(vec![]);
     // For an older attempt.
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::ExpireOffer {
-            interaction_id: i,
-            attempt: 0,
-            at: t(20),
-        })
+        .when(QueueCommand::ExpireOffer { interaction_id: i, attempt: 0, at: t(20) })
         .then_expect_events(vec![]);
     // After the offer was accepted.
-    given.push(QueueEvent::OfferAccepted {
-        interaction_id: i,
-        agent_id: a,
-        attempt: 1,
-        at: t(3),
-    });
+    given.push(QueueEvent::OfferAccepted { interaction_id: i, agent_id: a, attempt: 1, at: t(3) });
     Given::with(())
         .given(given)
-        .when(QueueCommand::ExpireOffer {
-            interaction_id: i,
-            attempt: 1,
-            at: t(20),
-        })
+        .when(QueueCommand::ExpireOffer { interaction_id: i, attempt: 1, at: t(20) })
         .then_expect_events(vec![]);
 }
 
@@ -397,26 +225,12 @@ fn an_agent_becoming_ready_gets_the_waiting_interaction() {
     Given::with(())
         .given(vec![
             created(),
-            QueueEvent::QueueMemberAdded {
-                agent_id: a,
-                at: t(0),
-            },
-            QueueEvent::InteractionQueued {
-                interaction_id: i,
-                at: t(1),
-            },
+            QueueEvent::QueueMemberAdded { agent_id: a, at: t(0) },
+            QueueEvent::InteractionQueued { interaction_id: i, at: t(1) },
         ])
-        .when(QueueCommand::SetAgentAvailability {
-            agent_id: a,
-            available: true,
-            at: t(2),
-        })
+        .when(QueueCommand::SetAgentAvailability { agent_id: a, available: true, at: t(2) })
         .then_expect_events(vec![
-            QueueEvent::QueueAgentAvailabilityChanged {
-                agent_id: a,
-                available: true,
-                at: t(2),
-            },
+            QueueEvent::QueueAgentAvailabilityChanged { agent_id: a, available: true, at: t(2) },
             offer(i, a, 1, 2),
         ]);
 }
@@ -426,19 +240,11 @@ fn availability_of_non_members_and_repeated_availability_record_nothing() {
     let (a, _b, given) = two_agents();
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::SetAgentAvailability {
-            agent_id: AgentId::new(),
-            available: true,
-            at: t(1),
-        })
+        .when(QueueCommand::SetAgentAvailability { agent_id: AgentId::new(), available: true, at: t(1) })
         .then_expect_events(vec![]);
     Given::with(())
         .given(given)
-        .when(QueueCommand::SetAgentAvailability {
-            agent_id: a,
-            available: true,
-            at: t(1),
-        })
+        .when(QueueCommand::SetAgentAvailability { agent_id: a, available: true, at: t(1) })
         .then_expect_events(vec![]);
 }
 
@@ -446,32 +252,18 @@ fn availability_of_non_members_and_repeated_availability_record_nothing() {
 fn adding_a_ready_member_offers_waiting_work_and_re_adding_records_nothing() {
     let a = AgentId::new();
     let i = InteractionId::new();
-    let given = vec![
-        created(),
-        QueueEvent::InteractionQueued {
-            interaction_id: i,
-            at: t(1),
-        },
-    ];
+    let given = vec![created(), QueueEvent::InteractionQueued { interaction_id: i, at: t(1) }];
     let mut expected = member(a).to_vec();
     expected.push(offer(i, a, 1, 0));
     Given::with(())
         .given(given)
-        .when(QueueCommand::AddMember {
-            agent_id: a,
-            available: true,
-            at: t(0),
-        })
+        .when(QueueCommand::AddMember { agent_id: a, available: true, at: t(0) })
         .then_expect_events(expected);
     let mut with_member = vec![created()];
     with_member.extend(member(a));
     Given::with(())
         .given(with_member)
-        .when(QueueCommand::AddMember {
-            agent_id: a,
-            available: true,
-            at: t(0),
-        })
+        .when(QueueCommand::AddMember { agent_id: a, available: true, at: t(0) })
         .then_expect_events(vec![]);
 }
 
@@ -479,28 +271,13 @@ fn adding_a_ready_member_offers_waiting_work_and_re_adding_records_nothing() {
 fn dequeueing_withdraws_the_offer_and_frees_the_agent() {
     let (a, _b, mut given) = two_agents();
     let (i1, i2) = (InteractionId::new(), InteractionId::new());
-    given.extend([
-        QueueEvent::InteractionQueued {
-            interaction_id: i1,
-            at: t(1),
-        },
-        offer(i1, a, 1, 1),
-    ]);
+    given.extend([QueueEvent::InteractionQueued { interaction_id: i1, at: t(1) }, offer(i1, a, 1, 1)]);
     Given::with(())
         .given(given.clone())
-        .when(QueueCommand::Dequeue {
-            interaction_id: i1,
-            at: t(2),
-        })
-        .then_expect_events(vec![QueueEvent::InteractionLeftQueue {
-            interaction_id: i1,
-            at: t(2),
-        }]);
+        .when(QueueCommand::Dequeue { interaction_id: i1, at: t(2) })
+        .then_expect_events(vec![QueueEvent::InteractionLeftQueue { interaction_id: i1, at: t(2) }]);
     Given::with(())
         .given(given)
-        .when(QueueCommand::Dequeue {
-            interaction_id: i2,
-            at: t(2),
-        })
+        .when(QueueCommand::Dequeue { interaction_id: i2, at: t(2) })
         .then_expect_events(vec![]);
 }
