@@ -1,1 +1,56 @@
-fn main() {}
+//! The `switchboard` binary: `serve`, `create-token`, `rebuild-projections`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use switchboard::auth;
+use switchboard::clock::Clock;
+use switchboard::config::{Cli, Command, Settings};
+use switchboard::startup::{self, Application};
+use switchboard_projections::Projector;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            switchboard::telemetry::init(args.log_json);
+            startup::prepare_data_dir(&args.db)?;
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+            let settings = Settings {
+                bind: args.bind.clone(),
+                public_url: args.public_url.clone(),
+                database_url: args.db.database_url.clone(),
+                master_key: startup::master_key(&args.db)?,
+                db_connections: args.db.db_connections,
+                http_workers: args.http_workers.unwrap_or(cores),
+                actor_threads: cores,
+                actor_idle: Duration::from_secs(300),
+                poll_interval: Duration::from_millis(200),
+            };
+            let app = Application::build(settings, Clock::system()).await?;
+            tracing::info!(port = app.port(), "switchboard listening");
+            app.run_until_stopped().await?;
+        }
+        Command::CreateToken(args) => {
+            switchboard::telemetry::init(false);
+            startup::prepare_data_dir(&args.db)?;
+            let db = switchboard::db::connect(&args.db.database_url, 2).await?;
+            let token = auth::issue(&db.any, args.role, None, &args.label, chrono::Utc::now().timestamp_millis())
+                .await
+                .context("storing the token")?;
+            println!("{token}");
+        }
+        Command::RebuildProjections(args) => {
+            switchboard::telemetry::init(false);
+            let db = switchboard::db::connect(&args.database_url, 4).await?;
+            for projection in switchboard_projections::all() {
+                let projector = Projector::new(db.any.clone(), db.backend, projection, 1000);
+                let n = projector.rebuild().await?;
+                println!("{}: {n} events", projector.name());
+            }
+        }
+    }
+    Ok(())
+}

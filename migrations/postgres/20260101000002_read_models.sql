@@ -66,20 +66,34 @@ CREATE TABLE account_members
     PRIMARY KEY (account_id, agent_id)
 );
 
--- Queue board (projection "queue_status").
+-- Queue board (projection "queue_status"): counts are computed from the member and waiting
+-- rows at query time, so the board can never drift from them.
 CREATE TABLE queue_status
 (
-    queue_id         text PRIMARY KEY,
-    name             text   NOT NULL,
-    offer_timeout_s  bigint NOT NULL,
-    members          bigint NOT NULL DEFAULT 0,
-    available_agents bigint NOT NULL DEFAULT 0,
-    waiting          bigint NOT NULL DEFAULT 0,
-    offered          bigint NOT NULL DEFAULT 0,
-    accepted_total   bigint NOT NULL DEFAULT 0,
-    timed_out_total  bigint NOT NULL DEFAULT 0,
-    rejected_total   bigint NOT NULL DEFAULT 0,
-    updated_at       bigint NOT NULL
+    queue_id        text PRIMARY KEY,
+    name            text   NOT NULL,
+    offer_timeout_s bigint NOT NULL,
+    accepted_total  bigint NOT NULL DEFAULT 0,
+    rejected_total  bigint NOT NULL DEFAULT 0,
+    timed_out_total bigint NOT NULL DEFAULT 0,
+    updated_at      bigint NOT NULL
+);
+
+CREATE TABLE queue_members
+(
+    queue_id  text   NOT NULL,
+    agent_id  text   NOT NULL,
+    available bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (queue_id, agent_id)
+);
+
+CREATE TABLE queue_waiting
+(
+    queue_id       text   NOT NULL,
+    interaction_id text   NOT NULL,
+    queued_at      bigint NOT NULL,
+    offered_to     text,
+    PRIMARY KEY (queue_id, interaction_id)
 );
 
 -- Durable timers (projection "timers" inserts and cancels; pollers claim due rows).

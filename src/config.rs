@@ -1,0 +1,114 @@
+//! Command line and environment configuration.
+//!
+//! With no options at all, `serve` listens on 127.0.0.1:8080 and keeps everything in an
+//! SQLite file under `./data`, so the server runs on a fresh machine with nothing else
+//! installed. Every option has a `SWITCHBOARD_*` environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::Role;
+
+/// Switchboard: a self-hosted WhatsApp contact-center channel.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Create an API token (e.g. the first admin token) and print it.
+    CreateToken(TokenArgs),
+    /// Rebuild every projection from the beginning of the log, then exit.
+    RebuildProjections(DbArgs),
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: `sqlite://PATH` (default, embedded) or `postgres://...`.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", default_value = "sqlite://data/switchboard.db")]
+    pub database_url: String,
+    /// Directory for the SQLite file and the generated master key.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Base64 of the 32-byte key that encrypts provider credentials. Without it, a key file
+    /// is created in the data directory on first start.
+    #[arg(long, env = "SWITCHBOARD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Maximum database connections per pool.
+    #[arg(long, env = "SWITCHBOARD_DB_CONNECTIONS", default_value_t = 16)]
+    pub db_connections: u32,
+}
+
+/// `serve` options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// The public base URL providers call (used in the receive URLs shown to admins).
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, env = "SWITCHBOARD_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "SWITCHBOARD_HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+    /// Database options.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// `create-token` options.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Role of the token.
+    #[arg(long, value_parser = parse_role, default_value = "admin")]
+    pub role: Role,
+    /// A label to recognise it by.
+    #[arg(long, default_value = "bootstrap")]
+    pub label: String,
+    /// Database options.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    match s {
+        "admin" => Ok(Role::Admin),
+        "supervisor" => Ok(Role::Supervisor),
+        _ => Err("role must be admin or supervisor (agent tokens come with POST /api/agents)".into()),
+    }
+}
+
+/// Settings for building the application (also built directly by tests).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub bind: String,
+    /// Public base URL for receive URLs; defaults to `http://{bind}`.
+    pub public_url: Option<String>,
+    /// Database URL.
+    pub database_url: String,
+    /// Master key (base64).
+    pub master_key: String,
+    /// Max connections per pool.
+    pub db_connections: u32,
+    /// HTTP worker threads.
+    pub http_workers: usize,
+    /// Threads hosting aggregate actors.
+    pub actor_threads: usize,
+    /// Idle time after which an aggregate actor stops.
+    pub actor_idle: std::time::Duration,
+    /// Poll interval of projectors and workers when nothing wakes them.
+    pub poll_interval: std::time::Duration,
+}

@@ -1,0 +1,148 @@
+//! The application core shared by the HTTP layer and the background workers: the database,
+//! one actor registry per aggregate type, the clock, the secret sealer and the commit signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Arbiter, ArbiterHandle};
+use cqrs_es::persist::PersistedEventStore;
+use switchboard_domain::account::Account;
+use switchboard_domain::agent::Agent;
+use switchboard_domain::contact::Contact;
+use switchboard_domain::interaction::Interaction;
+use switchboard_domain::queue::Queue;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::crypto::Sealer;
+use crate::db::Database;
+use crate::runtime::{Metadata, Registry};
+
+/// Who caused an event; recorded in every event's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// An authenticated API caller.
+    User {
+        /// `admin`, `supervisor` or `agent`.
+        role: String,
+        /// The agent id for agents, the token label otherwise.
+        id: String,
+    },
+    /// A provider's webhook.
+    Provider(&'static str),
+    /// A background worker (router, timer, outbox).
+    System(&'static str),
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::User { role, id } => write!(f, "{role}:{id}"),
+            Cause::Provider(p) => write!(f, "provider:{p}"),
+            Cause::System(w) => write!(f, "system:{w}"),
+        }
+    }
+}
+
+/// The shared core.
+#[derive(Clone)]
+pub struct Core {
+    /// Database pools and event repository.
+    pub db: Database,
+    /// "Now".
+    pub clock: Clock,
+    /// Encrypts provider credentials.
+    pub sealer: Sealer,
+    /// Account actors.
+    pub accounts: Registry<Account>,
+    /// Agent actors.
+    pub agents: Registry<Agent>,
+    /// Queue actors.
+    pub queues: Registry<Queue>,
+    /// Interaction actors.
+    pub interactions: Registry<Interaction>,
+    /// Contact actors.
+    pub contacts: Registry<Contact>,
+    /// Bumped after every commit: wakes projectors, workers and the websocket feed.
+    pub commits: Arc<watch::Sender<u64>>,
+    /// HTTP client for provider APIs.
+    pub http: reqwest::Client,
+    _arbiters: Arc<Vec<Arbiter>>,
+}
+
+impl Core {
+    /// Builds the registries on `arbiter_count` dedicated threads. Must run inside an actix
+    /// system (the arbiters are children of it).
+    pub fn new(db: Database, clock: Clock, sealer: Sealer, arbiter_count: usize, idle_after: Duration) -> Self {
+        let arbiters: Vec<Arbiter> = (0..arbiter_count.max(1)).map(|_| Arbiter::new()).collect();
+        let handles: Arc<Vec<ArbiterHandle>> = Arc::new(arbiters.iter().map(Arbiter::handle).collect());
+        let (commits, _) = watch::channel(0u64);
+        let commits = Arc::new(commits);
+        let signal = commits.clone();
+        let on_commit: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            signal.send_modify(|n| *n = n.wrapping_add(1));
+        });
+        let repo = db.events.clone();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            accounts: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            agents: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            queues: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            interactions: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            contacts: Registry::new(PersistedEventStore::new_event_store(repo), handles, idle_after, on_commit),
+            db,
+            clock,
+            sealer,
+            commits,
+            http,
+            _arbiters: Arc::new(arbiters),
+        }
+    }
+
+    /// Event metadata: when, who, and the request or message that caused it.
+    pub fn metadata(&self, cause: &Cause, correlation_id: &str) -> Metadata {
+        Metadata::from([
+            ("occurred_at".to_owned(), self.clock.now().to_rfc3339()),
+            ("caused_by".to_owned(), cause.to_string()),
+            ("correlation_id".to_owned(), correlation_id.to_owned()),
+        ])
+    }
+
+    /// A receiver that changes after every commit in this process.
+    pub fn commit_signal(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+}
+
+impl Core {
+    /// Stops the actor threads (after the server and workers stopped).
+    pub fn stop(&self) {
+        for arbiter in self._arbiters.iter() {
+            arbiter.stop();
+        }
+    }
+}

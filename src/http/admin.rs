@@ -1,0 +1,389 @@
+//! Administration: accounts (with their provider credentials), queues, agents, membership,
+//! routing and API tokens. Admins only.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use switchboard_domain::account::{Account, AccountCommand, MetaSettings, ProviderSettings};
+use switchboard_domain::agent::AgentCommand;
+use switchboard_domain::queue::{DEFAULT_OFFER_TIMEOUT_SECS, QueueCommand};
+use switchboard_domain::{AccountId, AccountKey, AgentId, DisplayName, QueueId};
+use utoipa::ToSchema;
+
+use super::{ApiError, AppState, Auth, correlation_id, parse_id};
+use crate::auth::{self, Role};
+
+/// Routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/accounts", web::post().to(create_account))
+        .route("/api/accounts/{account_id}", web::get().to(get_account))
+        .route("/api/accounts/{account_id}/agents", web::post().to(add_account_agent))
+        .route("/api/accounts/{account_id}/routing", web::put().to(set_routing))
+        .route("/api/queues", web::post().to(create_queue))
+        .route("/api/queues/{queue_id}/agents", web::post().to(add_queue_agent))
+        .route("/api/agents", web::post().to(create_agent))
+        .route("/api/tokens", web::post().to(create_token));
+}
+
+/// Meta Cloud API credentials. Secrets are encrypted before they are stored and never
+/// returned.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MetaCredentials {
+    /// WhatsApp Business Account id.
+    pub business_account_id: String,
+    /// Meta app id.
+    pub app_id: String,
+    /// Phone number id of the business number.
+    pub phone_number_id: String,
+    /// System-user access token.
+    pub access_token: String,
+    /// App secret (verifies webhook signatures).
+    pub app_secret: String,
+    /// Verify token for the GET handshake.
+    pub verify_token: String,
+    /// Graph API base URL (default `https://graph.facebook.com`).
+    pub api_base_url: Option<String>,
+    /// Graph API version (default `v23.0`).
+    pub api_version: Option<String>,
+}
+
+/// Provider and credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProviderRequest {
+    /// Meta Cloud API.
+    Meta(MetaCredentials),
+}
+
+/// `POST /api/accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateAccount {
+    /// Display name.
+    pub name: String,
+    /// 1 to 5 letters or digits shown on agents' tabs.
+    pub key: String,
+    /// Provider and credentials.
+    pub provider: ProviderRequest,
+}
+
+/// An account as the API shows it (no secrets).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    /// Id.
+    pub account_id: String,
+    /// Name.
+    pub name: String,
+    /// Key.
+    pub key: String,
+    /// Provider type.
+    pub provider: String,
+    /// Phone number id (Meta).
+    pub phone_number_id: Option<String>,
+    /// Graph API base URL (Meta).
+    pub api_base_url: Option<String>,
+    /// Where the provider must send messages and statuses (POST) and Meta's handshake (GET).
+    pub receive_url: String,
+    /// Routing queue.
+    pub routing_queue: Option<String>,
+    /// Agents who may work it.
+    pub agents: Vec<String>,
+}
+
+fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountView {
+    let (provider, phone_number_id, api_base_url) = match &account.provider {
+        Some(ProviderSettings::Meta(m)) => {
+            ("meta".to_owned(), Some(m.phone_number_id.clone()), Some(m.api_base_url.clone()))
+        }
+        None => (String::new(), None, None),
+    };
+    AccountView {
+        account_id: account_id.to_string(),
+        name: account.name.as_ref().map(ToString::to_string).unwrap_or_default(),
+        key: account.key.as_ref().map(ToString::to_string).unwrap_or_default(),
+        provider,
+        phone_number_id,
+        api_base_url,
+        receive_url: format!("{}/webhooks/whatsapp/{account_id}", state.public_url.trim_end_matches('/')),
+        routing_queue: account.routing_queue.map(|q| q.to_string()),
+        agents: account.agents.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn required(field: &'static str, value: &str) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 512 {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credentials",
+            format!("`{field}` must be 1 to 512 characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn base_url(raw: Option<&str>) -> Result<String, ApiError> {
+    let url = raw.unwrap_or("https://graph.facebook.com").trim_end_matches('/').to_owned();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credentials",
+            "`api_base_url` must be an http(s) URL",
+        ));
+    }
+    Ok(url)
+}
+
+/// Connects a WhatsApp business number.
+#[utoipa::path(post, path = "/api/accounts", request_body = CreateAccount,
+    responses((status = 201, body = AccountView), (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn create_account(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    body: web::Json<CreateAccount>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let body = body.into_inner();
+    let name = DisplayName::parse(&body.name)?;
+    let key = AccountKey::parse(&body.key)?;
+    let sealer = &state.core.sealer;
+    let provider = match body.provider {
+        ProviderRequest::Meta(m) => ProviderSettings::Meta(MetaSettings {
+            business_account_id: required("business_account_id", &m.business_account_id)?,
+            app_id: required("app_id", &m.app_id)?,
+            phone_number_id: required("phone_number_id", &m.phone_number_id)?,
+            api_base_url: base_url(m.api_base_url.as_deref())?,
+            api_version: m.api_version.unwrap_or_else(|| "v23.0".to_owned()),
+            access_token: sealer.seal(&required("access_token", &m.access_token)?),
+            app_secret: sealer.seal(&required("app_secret", &m.app_secret)?),
+            verify_token: sealer.seal(&required("verify_token", &m.verify_token)?),
+        }),
+    };
+    let account_id = AccountId::new();
+    let core = &state.core;
+    let cmd = AccountCommand::Create { name, key, provider, at: core.clock.now() };
+    core.accounts
+        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    let account = core.accounts.state(&account_id.to_string()).await?.state;
+    Ok(HttpResponse::Created().json(view(&state, account_id, &account)))
+}
+
+/// Reads an account (never its secrets).
+#[utoipa::path(get, path = "/api/accounts/{account_id}", responses((status = 200, body = AccountView)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn get_account(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::Supervisor])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    let account = state.core.accounts.state(&account_id.to_string()).await?.state;
+    if !account.created {
+        return Err(ApiError::not_found("account_not_found", "no such account"));
+    }
+    Ok(HttpResponse::Ok().json(view(&state, account_id, &account)))
+}
+
+/// An agent id in a request body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AgentRef {
+    /// The agent.
+    pub agent_id: String,
+}
+
+async fn existing_agent(state: &AppState, raw: &str) -> Result<AgentId, ApiError> {
+    let agent_id: AgentId = raw
+        .parse()
+        .map_err(|_| ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad agent_id"))?;
+    if !state.core.agents.state(&agent_id.to_string()).await?.state.registered {
+        return Err(ApiError::not_found("agent_not_found", "no such agent"));
+    }
+    Ok(agent_id)
+}
+
+/// Lets an agent see and work an account.
+#[utoipa::path(post, path = "/api/accounts/{account_id}/agents", request_body = AgentRef,
+    responses((status = 204)), security(("bearer" = [])), tag = "admin")]
+pub async fn add_account_agent(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<AgentRef>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    let agent_id = existing_agent(&state, &body.agent_id).await?;
+    let core = &state.core;
+    let cmd = AccountCommand::AddAgent { agent_id, at: core.clock.now() };
+    core.accounts.execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A queue id in a request body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QueueRef {
+    /// The queue.
+    pub queue_id: String,
+}
+
+/// Routes the account's new interactions to a queue.
+#[utoipa::path(put, path = "/api/accounts/{account_id}/routing", request_body = QueueRef,
+    responses((status = 204)), security(("bearer" = [])), tag = "admin")]
+pub async fn set_routing(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<QueueRef>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    let queue_id: QueueId = body
+        .queue_id
+        .parse()
+        .map_err(|_| ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad queue_id"))?;
+    let core = &state.core;
+    if !core.queues.state(&queue_id.to_string()).await?.state.created {
+        return Err(ApiError::not_found("queue_not_found", "no such queue"));
+    }
+    let cmd = AccountCommand::SetRoutingQueue { queue_id, at: core.clock.now() };
+    core.accounts.execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/queues`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateQueue {
+    /// Display name.
+    pub name: String,
+    /// Seconds an agent has to accept an offer (default 10).
+    pub offer_timeout_secs: Option<u32>,
+}
+
+/// A created resource's id.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Created {
+    /// The new id.
+    pub id: String,
+}
+
+/// Creates a queue.
+#[utoipa::path(post, path = "/api/queues", request_body = CreateQueue,
+    responses((status = 201, body = Created)), security(("bearer" = [])), tag = "admin")]
+pub async fn create_queue(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    body: web::Json<CreateQueue>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let name = DisplayName::parse(&body.name)?;
+    let queue_id = QueueId::new();
+    let core = &state.core;
+    let cmd = QueueCommand::Create {
+        name,
+        offer_timeout_secs: body.offer_timeout_secs.unwrap_or(DEFAULT_OFFER_TIMEOUT_SECS),
+        at: core.clock.now(),
+    };
+    core.queues.execute(&queue_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    Ok(HttpResponse::Created().json(Created { id: queue_id.to_string() }))
+}
+
+/// Adds an agent to a queue.
+#[utoipa::path(post, path = "/api/queues/{queue_id}/agents", request_body = AgentRef,
+    responses((status = 204)), security(("bearer" = [])), tag = "admin")]
+pub async fn add_queue_agent(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<AgentRef>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let queue_id: QueueId = parse_id(&path, "queue_not_found")?;
+    let core = &state.core;
+    if !core.queues.state(&queue_id.to_string()).await?.state.created {
+        return Err(ApiError::not_found("queue_not_found", "no such queue"));
+    }
+    let agent_id = existing_agent(&state, &body.agent_id).await?;
+    // Membership is recorded on the agent; the router adds them to the queue's rotation.
+    let cmd = AgentCommand::JoinQueue { queue_id, at: core.clock.now() };
+    core.agents.execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/agents`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateAgent {
+    /// Display name.
+    pub name: String,
+}
+
+/// A new agent and their API token (shown once).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentCreated {
+    /// The agent's id.
+    pub agent_id: String,
+    /// Their bearer token.
+    pub token: String,
+}
+
+/// Creates an agent and their token.
+#[utoipa::path(post, path = "/api/agents", request_body = CreateAgent,
+    responses((status = 201, body = AgentCreated)), security(("bearer" = [])), tag = "admin")]
+pub async fn create_agent(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    body: web::Json<CreateAgent>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let name = DisplayName::parse(&body.name)?;
+    let agent_id = AgentId::new();
+    let core = &state.core;
+    let cmd = AgentCommand::Register { name: name.clone(), at: core.clock.now() };
+    core.agents.execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    let token = auth::issue(&core.db.any, Role::Agent, Some(agent_id), name.as_ref(), core.clock.now_ms()).await?;
+    Ok(HttpResponse::Created().json(AgentCreated { agent_id: agent_id.to_string(), token }))
+}
+
+/// `POST /api/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateToken {
+    /// `admin` or `supervisor`.
+    pub role: Role,
+    /// A label to recognise it by.
+    pub label: String,
+}
+
+/// A new token (shown once).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    /// The bearer token.
+    pub token: String,
+}
+
+/// Creates an admin or supervisor token.
+#[utoipa::path(post, path = "/api/tokens", request_body = CreateToken,
+    responses((status = 201, body = TokenCreated)), security(("bearer" = [])), tag = "admin")]
+pub async fn create_token(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<CreateToken>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    if body.role == Role::Agent {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_role",
+            "agent tokens come with POST /api/agents",
+        ));
+    }
+    let label = DisplayName::parse(&body.label)?;
+    let core = &state.core;
+    let token = auth::issue(&core.db.any, body.role, None, label.as_ref(), core.clock.now_ms()).await?;
+    Ok(HttpResponse::Created().json(TokenCreated { token }))
+}

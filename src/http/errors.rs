@@ -1,0 +1,256 @@
+//! The one place errors become HTTP responses.
+//!
+//! Every error has a stable machine-readable `code` (clients switch on it; the text may
+//! change), the right status, and a JSON body `{"error": {"code", "message"}}`. Domain
+//! refusals are 4xx; infrastructure trouble is 503 with `Retry-After` so callers (and
+//! providers redelivering webhooks) try again; nothing else leaks internals.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use switchboard_domain::account::AccountError;
+use switchboard_domain::agent::AgentError;
+use switchboard_domain::contact::ContactError;
+use switchboard_domain::interaction::InteractionError;
+use switchboard_domain::queue::QueueError;
+use switchboard_domain::ValueError;
+
+use crate::runtime::CommandError;
+use crate::services::ingest::IngestError;
+use crate::services::offers::OfferError;
+
+/// An API error: status, stable code, human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// Explanation for humans.
+    pub message: String,
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and message.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "your role does not allow this")
+    }
+
+    /// 404 with a specific code.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 503 `unavailable`: try again.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 500 `internal`, logged with its cause; the cause is not returned.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone() } })
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error");
+        Self::unavailable("the database is unavailable")
+    }
+}
+
+impl From<ValueError> for ApiError {
+    fn from(e: ValueError) -> Self {
+        let code = match e {
+            ValueError::InvalidPhoneNumber(_) => "invalid_phone_number",
+            ValueError::InvalidAccountKey(_) => "invalid_account_key",
+            ValueError::InvalidText { .. } => "invalid_text",
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+    }
+}
+
+/// Maps a domain rule to its status and code.
+pub trait DomainCode {
+    /// Status and stable code.
+    fn status_code(&self) -> (StatusCode, &'static str);
+}
+
+impl DomainCode for AccountError {
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AccountError::AlreadyExists => (StatusCode::CONFLICT, "account_exists"),
+            AccountError::NotFound => (StatusCode::NOT_FOUND, "account_not_found"),
+        }
+    }
+}
+
+impl DomainCode for AgentError {
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AgentError::AlreadyRegistered => (StatusCode::CONFLICT, "agent_exists"),
+            AgentError::NotFound => (StatusCode::NOT_FOUND, "agent_not_found"),
+            AgentError::NotLoggedIn => (StatusCode::CONFLICT, "agent_not_logged_in"),
+        }
+    }
+}
+
+impl DomainCode for QueueError {
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            QueueError::AlreadyExists => (StatusCode::CONFLICT, "queue_exists"),
+            QueueError::NotFound => (StatusCode::NOT_FOUND, "queue_not_found"),
+            QueueError::InvalidOfferTimeout => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_offer_timeout"),
+            QueueError::NoSuchOffer => (StatusCode::CONFLICT, "no_such_offer"),
+        }
+    }
+}
+
+impl DomainCode for InteractionError {
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            InteractionError::NotFound => (StatusCode::NOT_FOUND, "interaction_not_found"),
+            InteractionError::NotJoinable => (StatusCode::CONFLICT, "interaction_not_joinable"),
+            InteractionError::Closed => (StatusCode::CONFLICT, "interaction_closed"),
+            InteractionError::NotClosed => (StatusCode::CONFLICT, "interaction_not_closed"),
+            InteractionError::AlreadyDisposed => (StatusCode::CONFLICT, "interaction_already_disposed"),
+            InteractionError::AssignedToAnotherAgent => (StatusCode::CONFLICT, "assigned_to_another_agent"),
+            InteractionError::NotAssignedToAgent => (StatusCode::FORBIDDEN, "not_assigned_to_agent"),
+            InteractionError::WindowClosed => (StatusCode::CONFLICT, "window_closed"),
+            InteractionError::UnknownMessage => (StatusCode::NOT_FOUND, "unknown_message"),
+        }
+    }
+}
+
+impl DomainCode for ContactError {
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        (StatusCode::CONFLICT, "contact_changed")
+    }
+}
+
+impl<E: std::error::Error + DomainCode> From<CommandError<E>> for ApiError {
+    fn from(e: CommandError<E>) -> Self {
+        match e {
+            CommandError::Rejected(rule) => {
+                let (status, code) = rule.status_code();
+                Self::new(status, code, rule.to_string())
+            }
+            CommandError::DuplicateProviderMessage => {
+                Self::new(StatusCode::CONFLICT, "duplicate", "already recorded")
+            }
+            CommandError::Conflict => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "conflict_retry", "concurrent update; retry")
+            }
+            CommandError::Store(cause) => {
+                tracing::error!(%cause, "event store error");
+                Self::unavailable("the event store is unavailable")
+            }
+            CommandError::Unavailable => Self::unavailable("the aggregate is unavailable"),
+        }
+    }
+}
+
+impl From<OfferError> for ApiError {
+    fn from(e: OfferError) -> Self {
+        match e {
+            OfferError::UnknownInteraction => {
+                Self::not_found("interaction_not_found", "no such interaction in a queue")
+            }
+            OfferError::Queue(e) => e.into(),
+            OfferError::Interaction(e) => e.into(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid { .. } => Self::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string()),
+            IngestError::Unavailable(cause) => {
+                tracing::error!(%cause, "webhook ingestion failed");
+                Self::unavailable("temporarily unable to record; retry")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    #[test]
+    fn unavailable_errors_ask_to_retry() {
+        let response = ApiError::unavailable("x").error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get("Retry-After").and_then(|v| v.to_str().ok()), Some("1"));
+    }
+
+    #[test]
+    fn error_bodies_carry_the_stable_code() {
+        let api: ApiError = CommandError::Rejected(InteractionError::WindowClosed).into();
+        assert_eq!((api.status, api.code), (StatusCode::CONFLICT, "window_closed"));
+        let body = api.error_response().into_body().try_into_bytes().unwrap_or_default();
+        let parsed: ErrorBody = serde_json::from_slice(&body).expect("json body");
+        assert_eq!(parsed.error.code, "window_closed");
+    }
+
+    #[test]
+    fn store_trouble_is_503_not_500() {
+        let api: ApiError = CommandError::<QueueError>::Store("boom".into()).into();
+        assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!api.message.contains("boom"));
+    }
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI description, generated from the handlers' annotations, served at
+//! `/openapi.json`, and the interactive docs at `/docs/` (Swagger UI compiled into the
+//! binary: it works offline and calls no validator).
+
+use actix_web::web;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use super::{admin, agent, errors, ops, reads, webhooks, ws};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard", description = "Self-hosted WhatsApp contact-center channel"),
+    paths(
+        admin::create_account, admin::get_account, admin::add_account_agent, admin::set_routing,
+        admin::create_queue, admin::add_queue_agent, admin::create_agent, admin::create_token,
+        agent::log_in, agent::ready, agent::pause, agent::log_out, agent::accept, agent::reject,
+        agent::send_text, agent::close, agent::dispose,
+        reads::list_interactions, reads::get_interaction, reads::interaction_events,
+        reads::agent_board, reads::queue_board,
+        webhooks::receive, webhooks::handshake, ws::connect, ops::healthz, ops::metrics,
+    ),
+    components(schemas(errors::ErrorBody, errors::ErrorDetail)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+/// Routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        SwaggerUi::new("/docs/{_:.*}")
+            .url("/openapi.json", ApiDoc::openapi())
+            .config(Config::from("/openapi.json").validator_url("none")),
+    );
+}

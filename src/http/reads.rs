@@ -1,0 +1,436 @@
+//! Supervisor reads: the interaction list with filters, one interaction with its messages,
+//! its full event history, and the agent and queue boards. Agents may read the interactions
+//! of the accounts they were added to; the event history is for supervisors and admins.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use switchboard_domain::{AccountId, InteractionId};
+use switchboard_projections::Backend;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppState, Auth, parse_id};
+use crate::auth::Role;
+
+/// Routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/interactions", web::get().to(list_interactions))
+        .route("/api/interactions/{interaction_id}", web::get().to(get_interaction))
+        .route("/api/interactions/{interaction_id}/events", web::get().to(interaction_events))
+        .route("/api/agents/status", web::get().to(agent_board))
+        .route("/api/queues/status", web::get().to(queue_board));
+}
+
+fn rfc3339(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+/// Filters for the interaction list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListFilter {
+    /// `unrouted`, `queued`, `offered`, `assigned`, `closed` or `disposed`.
+    pub status: Option<String>,
+    /// Only this account.
+    pub account_id: Option<String>,
+    /// Only this queue.
+    pub queue_id: Option<String>,
+    /// Only this agent's.
+    pub agent_id: Option<String>,
+    /// Only this customer (E.164).
+    pub customer: Option<String>,
+    /// Opened before this instant (RFC 3339): pages backwards in time.
+    pub before: Option<DateTime<Utc>>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// One row of the interaction list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InteractionRow {
+    /// Id.
+    pub interaction_id: String,
+    /// Account.
+    pub account_id: String,
+    /// Queue.
+    pub queue_id: Option<String>,
+    /// Owning agent.
+    pub agent_id: Option<String>,
+    /// Agent currently holding an offer.
+    pub offered_to: Option<String>,
+    /// Customer number.
+    pub customer: String,
+    /// Customer profile name.
+    pub customer_name: Option<String>,
+    /// Status.
+    pub status: String,
+    /// Last message time.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Last message preview.
+    pub last_message_preview: Option<String>,
+    /// `in` or `out`.
+    pub last_message_direction: Option<String>,
+    /// Customer messages since the agent last wrote.
+    pub unread_count: i64,
+    /// Messages in both directions.
+    pub message_count: i64,
+    /// Opened.
+    pub opened_at: Option<DateTime<Utc>>,
+    /// Assigned.
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// Closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Disposed.
+    pub disposed_at: Option<DateTime<Utc>>,
+    /// Disposition.
+    pub disposition: Option<String>,
+}
+
+const ROW_COLUMNS: &str = "interaction_id, account_id, queue_id, agent_id, offered_to, customer, customer_name,
+    status, last_message_at, last_message_preview, last_message_direction, unread_count, message_count,
+    opened_at, assigned_at, closed_at, disposed_at, disposition";
+
+fn row(r: &AnyRow) -> Result<InteractionRow, sqlx::Error> {
+    Ok(InteractionRow {
+        interaction_id: r.try_get("interaction_id")?,
+        account_id: r.try_get("account_id")?,
+        queue_id: r.try_get("queue_id")?,
+        agent_id: r.try_get("agent_id")?,
+        offered_to: r.try_get("offered_to")?,
+        customer: r.try_get("customer")?,
+        customer_name: r.try_get("customer_name")?,
+        status: r.try_get("status")?,
+        last_message_at: rfc3339(r.try_get("last_message_at")?),
+        last_message_preview: r.try_get("last_message_preview")?,
+        last_message_direction: r.try_get("last_message_direction")?,
+        unread_count: r.try_get("unread_count")?,
+        message_count: r.try_get("message_count")?,
+        opened_at: rfc3339(r.try_get("opened_at")?),
+        assigned_at: rfc3339(r.try_get("assigned_at")?),
+        closed_at: rfc3339(r.try_get("closed_at")?),
+        disposed_at: rfc3339(r.try_get("disposed_at")?),
+        disposition: r.try_get("disposition")?,
+    })
+}
+
+const STATUSES: [&str; 6] = ["unrouted", "queued", "offered", "assigned", "closed", "disposed"];
+
+/// Lists interactions, newest first.
+#[utoipa::path(get, path = "/api/interactions", params(ListFilter),
+    responses((status = 200, body = [InteractionRow])), security(("bearer" = [])), tag = "supervisor")]
+pub async fn list_interactions(
+    state: web::Data<AppState>,
+    auth: Auth,
+    filter: web::Query<ListFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = filter.into_inner();
+    let limit = filter.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid_request("limit must be 1 to 200"));
+    }
+    if let Some(s) = &filter.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::invalid_request(format!("status must be one of {STATUSES:?}")));
+    }
+    let mut conditions: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let mut add = |column: &str, value: String| {
+        binds.push(value);
+        conditions.push(format!("{column} = ${}", binds.len()));
+    };
+    if let Some(v) = filter.status {
+        add("status", v);
+    }
+    if let Some(v) = filter.account_id {
+        add("account_id", v);
+    }
+    if let Some(v) = filter.queue_id {
+        add("queue_id", v);
+    }
+    if let Some(v) = filter.agent_id {
+        add("agent_id", v);
+    }
+    if let Some(v) = filter.customer {
+        add("customer", v);
+    }
+    if auth.0.role == Role::Agent {
+        binds.push(auth.agent()?.to_string());
+        conditions.push(format!(
+            "account_id IN (SELECT account_id FROM account_members WHERE agent_id = ${})",
+            binds.len()
+        ));
+    }
+    let mut sql = format!("SELECT {ROW_COLUMNS} FROM interaction_list");
+    let before = filter.before.map(|b| b.timestamp_millis());
+    if before.is_some() {
+        conditions.push(format!("opened_at < ${}", binds.len() + 1));
+    }
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY opened_at DESC, interaction_id DESC LIMIT {limit}"));
+    let mut query = sqlx::query(&sql);
+    for b in binds {
+        query = query.bind(b);
+    }
+    if let Some(before) = before {
+        query = query.bind(before);
+    }
+    let rows = query.fetch_all(&state.core.db.any).await?;
+    let list: Vec<InteractionRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One message of an interaction.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageRow {
+    /// Our id.
+    pub message_id: String,
+    /// `in` (customer) or `out` (agent).
+    pub direction: String,
+    /// `text` or the provider's type.
+    pub kind: String,
+    /// Text or summary.
+    pub body: String,
+    /// Provider's id.
+    pub provider_message_id: Option<String>,
+    /// Sending agent.
+    pub agent_id: Option<String>,
+    /// `received`, `pending`, `accepted`, `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// Provider error code.
+    pub error_code: Option<String>,
+    /// Provider error text.
+    pub error_reason: Option<String>,
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// An interaction with its messages.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InteractionDetail {
+    /// The list row.
+    #[serde(flatten)]
+    pub interaction: InteractionRow,
+    /// Messages, oldest first.
+    pub messages: Vec<MessageRow>,
+}
+
+async fn visible_row(state: &AppState, auth: &Auth, raw_id: &str) -> Result<InteractionRow, ApiError> {
+    let interaction_id: InteractionId = parse_id(raw_id, "interaction_not_found")?;
+    let found = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM interaction_list WHERE interaction_id = $1"))
+        .bind(interaction_id.to_string())
+        .fetch_optional(&state.core.db.any)
+        .await?;
+    let not_found = || ApiError::not_found("interaction_not_found", "no such interaction");
+    let found = row(&found.ok_or_else(not_found)?)?;
+    let account_id: AccountId = found.account_id.parse().map_err(|_| not_found())?;
+    // Agents get the same 404 for an interaction of another account: existence is not leaked.
+    if !auth.may_see_account(&state.core, account_id).await? {
+        return Err(not_found());
+    }
+    Ok(found)
+}
+
+/// One interaction with its messages.
+#[utoipa::path(get, path = "/api/interactions/{interaction_id}",
+    responses((status = 200, body = InteractionDetail), (status = 404, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "supervisor")]
+pub async fn get_interaction(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let interaction = visible_row(&state, &auth, &path).await?;
+    let rows = sqlx::query(
+        "SELECT message_id, direction, kind, body, provider_message_id, agent_id, status, error_code, error_reason, at
+           FROM interaction_messages WHERE interaction_id = $1 ORDER BY seq",
+    )
+    .bind(interaction.interaction_id.as_str())
+    .fetch_all(&state.core.db.any)
+    .await?;
+    let messages = rows
+        .iter()
+        .map(|r| {
+            Ok(MessageRow {
+                message_id: r.try_get("message_id")?,
+                direction: r.try_get("direction")?,
+                kind: r.try_get("kind")?,
+                body: r.try_get("body")?,
+                provider_message_id: r.try_get("provider_message_id")?,
+                agent_id: r.try_get("agent_id")?,
+                status: r.try_get("status")?,
+                error_code: r.try_get("error_code")?,
+                error_reason: r.try_get("error_reason")?,
+                at: rfc3339(r.try_get("at")?),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(HttpResponse::Ok().json(InteractionDetail { interaction, messages }))
+}
+
+/// One stored event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventRecord {
+    /// Sequence within the interaction, from 1.
+    pub sequence: i64,
+    /// Stable event name.
+    pub event_type: String,
+    /// Event schema version.
+    pub event_version: String,
+    /// The event.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// Who caused it, when, and the correlation id.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// When the database stored it.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+/// The interaction's full event history, straight from the log (supervisors and admins).
+#[utoipa::path(get, path = "/api/interactions/{interaction_id}/events",
+    responses((status = 200, body = [EventRecord]), (status = 404, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "supervisor")]
+pub async fn interaction_events(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::Supervisor])?;
+    let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
+    let sql = match state.core.db.backend {
+        Backend::Postgres => {
+            "SELECT sequence, event_type, event_version, payload::text AS payload, metadata::text AS metadata,
+                    (extract(epoch FROM recorded_at) * 1000)::bigint AS recorded_at
+               FROM events WHERE aggregate_type = 'Interaction' AND aggregate_id = $1 ORDER BY sequence"
+        }
+        Backend::Sqlite => {
+            "SELECT e.sequence, e.event_type, e.event_version, e.payload, e.metadata, l.recorded_at
+               FROM events e JOIN event_log l ON l.aggregate_type = e.aggregate_type
+                 AND l.aggregate_id = e.aggregate_id AND l.sequence = e.sequence
+              WHERE e.aggregate_type = 'Interaction' AND e.aggregate_id = $1 ORDER BY e.sequence"
+        }
+    };
+    let rows = sqlx::query(sql).bind(interaction_id.to_string()).fetch_all(&state.core.db.any).await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found("interaction_not_found", "no such interaction"));
+    }
+    let events = rows
+        .iter()
+        .map(|r| {
+            let payload: String = r.try_get("payload")?;
+            let metadata: String = r.try_get("metadata")?;
+            Ok(EventRecord {
+                sequence: r.try_get("sequence")?,
+                event_type: r.try_get("event_type")?,
+                event_version: r.try_get("event_version")?,
+                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+                recorded_at: rfc3339(r.try_get("recorded_at")?),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(HttpResponse::Ok().json(events))
+}
+
+/// One agent on the board.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentRow {
+    /// Id.
+    pub agent_id: String,
+    /// Name.
+    pub name: String,
+    /// `offline`, `ready` or `paused`.
+    pub presence: String,
+    /// Pause reason.
+    pub reason: Option<String>,
+    /// Since when.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The agent presence board.
+#[utoipa::path(get, path = "/api/agents/status", responses((status = 200, body = [AgentRow])),
+    security(("bearer" = [])), tag = "supervisor")]
+pub async fn agent_board(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::Supervisor])?;
+    let rows = sqlx::query("SELECT agent_id, name, presence, reason, updated_at FROM agent_status ORDER BY name")
+        .fetch_all(&state.core.db.any)
+        .await?;
+    let board = rows
+        .iter()
+        .map(|r| {
+            Ok(AgentRow {
+                agent_id: r.try_get("agent_id")?,
+                name: r.try_get("name")?,
+                presence: r.try_get("presence")?,
+                reason: r.try_get("reason")?,
+                since: rfc3339(r.try_get("updated_at")?),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(HttpResponse::Ok().json(board))
+}
+
+/// One queue on the board.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueRow {
+    /// Id.
+    pub queue_id: String,
+    /// Name.
+    pub name: String,
+    /// Offer timeout (s).
+    pub offer_timeout_secs: i64,
+    /// Members.
+    pub members: i64,
+    /// Members taking offers.
+    pub available_agents: i64,
+    /// Interactions waiting (offered or not).
+    pub waiting: i64,
+    /// Of which currently offered.
+    pub offered: i64,
+    /// Offers accepted so far.
+    pub accepted_total: i64,
+    /// Offers rejected so far.
+    pub rejected_total: i64,
+    /// Offers timed out so far.
+    pub timed_out_total: i64,
+}
+
+/// The queue board.
+#[utoipa::path(get, path = "/api/queues/status", responses((status = 200, body = [QueueRow])),
+    security(("bearer" = [])), tag = "supervisor")]
+pub async fn queue_board(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::Supervisor])?;
+    let rows = sqlx::query(
+        "SELECT q.queue_id, q.name, q.offer_timeout_s, q.accepted_total, q.rejected_total, q.timed_out_total,
+                (SELECT COUNT(*) FROM queue_members m WHERE m.queue_id = q.queue_id) AS members,
+                (SELECT COUNT(*) FROM queue_members m WHERE m.queue_id = q.queue_id AND m.available = 1) AS available,
+                (SELECT COUNT(*) FROM queue_waiting w WHERE w.queue_id = q.queue_id) AS waiting,
+                (SELECT COUNT(*) FROM queue_waiting w WHERE w.queue_id = q.queue_id AND w.offered_to IS NOT NULL) AS offered
+           FROM queue_status q ORDER BY q.name",
+    )
+    .fetch_all(&state.core.db.any)
+    .await?;
+    let board = rows
+        .iter()
+        .map(|r| {
+            Ok(QueueRow {
+                queue_id: r.try_get("queue_id")?,
+                name: r.try_get("name")?,
+                offer_timeout_secs: r.try_get("offer_timeout_s")?,
+                members: r.try_get("members")?,
+                available_agents: r.try_get("available")?,
+                waiting: r.try_get("waiting")?,
+                offered: r.try_get("offered")?,
+                accepted_total: r.try_get("accepted_total")?,
+                rejected_total: r.try_get("rejected_total")?,
+                timed_out_total: r.try_get("timed_out_total")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(HttpResponse::Ok().json(board))
+}

@@ -1,0 +1,118 @@
+//! WhatsApp provider adapters and the provider-neutral types they produce.
+//!
+//! Each adapter turns one provider's wire format into these types, so the domain, the
+//! webhook handlers and the outbox never see a provider payload:
+//! - inbound webhooks become a [`WebhookBatch`] of [`InboundMessage`]s and [`StatusUpdate`]s;
+//! - a send attempt becomes a [`SendOutcome`], already classified for the outbox's retry
+//!   policy (accepted, rejected for good, or worth retrying).
+//!
+//! Adapters are pure functions plus a thin HTTP client; they hold no state and do no I/O
+//! beyond the one request they are asked to make.
+
+pub mod meta;
+
+/// A normalized inbound customer message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    /// The provider's id for the message (a `wamid.…` for Meta). Providers redeliver
+    /// webhooks, so this is the dedup key.
+    pub provider_message_id: String,
+    /// Customer number in E.164 with a leading '+', e.g. "+15551234567".
+    pub from: String,
+    /// The business number's provider id (Meta `metadata.phone_number_id`); selects the
+    /// account the message belongs to.
+    pub to_phone_number_id: String,
+    /// The customer's WhatsApp profile name, when the provider sent one.
+    pub profile_name: Option<String>,
+    /// When the customer sent the message, per the provider (second precision). Webhooks
+    /// arrive concurrently and out of order, so order by this, not by arrival.
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    pub body: InboundBody,
+}
+
+/// What the customer sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundBody {
+    Text(String),
+    /// Everything that is not plain text (image, audio, location, button taps …) until
+    /// the contact center handles it natively. `kind` is the provider's type name (Meta
+    /// `type`); `summary` is a one-line text an agent can read: the caption, the tapped
+    /// button's title, `"[location] lat,lon"`, or `"[type]"` when there is nothing better.
+    Unsupported {
+        kind: String,
+        summary: String,
+    },
+}
+
+/// Delivery state of an outbound message, as reported by the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+/// A provider report about one outbound message.
+///
+/// Providers send these out of order and more than once; consumers must never let an
+/// earlier status overwrite a later one and should dedupe on (id, status).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub provider_message_id: String,
+    pub status: DeliveryStatus,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// The customer number in E.164 with '+'.
+    pub recipient: String,
+    /// Why the message failed; normally only present with [`DeliveryStatus::Failed`].
+    pub error: Option<ProviderError>,
+}
+
+/// A provider's error, kept as the provider reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderError {
+    /// The provider's error code as text (Meta's numeric codes, e.g. "131047"), or one of
+    /// our own snake_case codes when the failure is not the provider's (e.g.
+    /// "invalid_response").
+    pub code: String,
+    /// Short human-readable title.
+    pub title: String,
+    /// Longer explanation, when available.
+    pub detail: Option<String>,
+}
+
+/// Everything one webhook delivery carried. Providers batch, so one POST may hold several
+/// messages and statuses, or none (e.g. an event type we ignore).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WebhookBatch {
+    pub messages: Vec<InboundMessage>,
+    pub statuses: Vec<StatusUpdate>,
+}
+
+/// Outcome of a send attempt, classified for the outbox's retry policy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// The provider took the message. This is not delivery; that arrives as a
+    /// [`StatusUpdate`].
+    Accepted { provider_message_id: String },
+    /// 4xx that must never be retried (bad request, auth, window closed ...)
+    Rejected { http_status: u16, error: ProviderError },
+    /// timeouts, connection errors, 5xx, 429: retry with back-off; retry_after from the Retry-After header if any
+    ///
+    /// A timed-out request may still have reached the provider, and the send APIs have
+    /// no idempotency key, so a retry can occasionally deliver the message twice.
+    Retryable { reason: String, retry_after: Option<std::time::Duration> },
+}
+
+/// Why an inbound webhook was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum WebhookError {
+    #[error("missing signature header")]
+    MissingSignature,
+    #[error("signature does not match")]
+    BadSignature,
+    /// The body is authentic (or unchecked) but not in a shape we understand. The string
+    /// is a short reason for logs; it never echoes the payload.
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+}

@@ -1,0 +1,178 @@
+//! Ingesting a provider webhook: customer messages join (or open) interactions, delivery
+//! statuses advance outbound messages.
+//!
+//! Which interaction a message joins is decided by the Interaction aggregate itself (it
+//! refuses messages once closed or 24 h after the customer's last one); the Contact aggregate
+//! points at the current interaction and moves the pointer with a compare-and-set, so two
+//! nodes or two concurrent webhooks agree on one interaction. The provider message id is
+//! unique in the log, so a redelivery appends nothing wherever it is routed.
+
+use switchboard_domain::account::Account;
+use switchboard_domain::contact::{ContactCommand, ContactError};
+use switchboard_domain::interaction::{
+    DeliveryStatus, InboundContent, InteractionCommand, InteractionError, ProviderFailure,
+};
+use switchboard_domain::{AccountId, ContactId, InteractionId, MessageId, PhoneNumber};
+
+use crate::core::{Cause, Core};
+use crate::providers::{self, InboundBody, InboundMessage, StatusUpdate};
+use crate::runtime::CommandError;
+
+/// How many times the contact pointer may move under us before giving up.
+const MAX_ROUTING_ATTEMPTS: usize = 5;
+
+/// Why ingestion failed. Nothing after the failing item was appended; items before it were
+/// (each is idempotent, so the provider's retry of the whole webhook completes it).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A field the domain needs is not valid (e.g. a number that is not E.164).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The store or an actor failed; the provider should retry.
+    #[error("temporarily unable to record: {0}")]
+    Unavailable(String),
+}
+
+fn unavailable<E: std::error::Error>(e: CommandError<E>) -> IngestError {
+    IngestError::Unavailable(e.to_string())
+}
+
+/// A customer message ready to be recorded (validated up front, so a webhook with one bad
+/// message appends nothing).
+pub struct ValidMessage {
+    customer: PhoneNumber,
+    message: InboundMessage,
+}
+
+/// Validates every message of a webhook before any is recorded.
+pub fn validate(messages: Vec<InboundMessage>) -> Result<Vec<ValidMessage>, IngestError> {
+    messages
+        .into_iter()
+        .map(|message| {
+            let customer = PhoneNumber::parse(&message.from)
+                .map_err(|e| IngestError::Invalid { field: "from", reason: e.to_string() })?;
+            Ok(ValidMessage { customer, message })
+        })
+        .collect()
+}
+
+fn content(body: &InboundBody) -> InboundContent {
+    match body {
+        InboundBody::Text(text) => InboundContent::Text { body: text.clone() },
+        InboundBody::Unsupported { kind, summary } => {
+            InboundContent::Other { kind: kind.clone(), summary: summary.clone() }
+        }
+    }
+}
+
+/// Records one customer message; returns the interaction it joined, or `None` when it was a
+/// redelivery of a message already in the log.
+pub async fn record_message(
+    core: &Core,
+    account_id: AccountId,
+    account: &Account,
+    valid: &ValidMessage,
+    provider: &'static str,
+) -> Result<Option<InteractionId>, IngestError> {
+    let msg = &valid.message;
+    let contact_id = ContactId { account_id, phone: valid.customer.clone() }.to_string();
+    let cause = Cause::Provider(provider);
+    let metadata = core.metadata(&cause, &msg.provider_message_id);
+    let receive = |at| InteractionCommand::ReceiveCustomerMessage {
+        account_id,
+        customer: valid.customer.clone(),
+        customer_name: msg.profile_name.clone(),
+        queue_id: account.routing_queue,
+        message_id: MessageId::new(),
+        provider_message_id: msg.provider_message_id.clone(),
+        content: content(&msg.body),
+        sent_at: msg.timestamp,
+        at,
+    };
+
+    for _ in 0..MAX_ROUTING_ATTEMPTS {
+        let now = core.clock.now();
+        let current = core.contacts.state(&contact_id).await.map_err(unavailable)?.state.current;
+        if let Some(interaction_id) = current {
+            match core.interactions.execute(&interaction_id.to_string(), receive(now), metadata.clone()).await {
+                Ok(events) => return Ok((!events.is_empty()).then_some(interaction_id)),
+                Err(CommandError::DuplicateProviderMessage) => return Ok(None),
+                Err(CommandError::Rejected(InteractionError::NotJoinable)) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        let interaction_id = InteractionId::new();
+        let start = ContactCommand::StartInteraction { interaction_id, previous: current, at: now };
+        match core.contacts.execute(&contact_id, start, metadata.clone()).await {
+            Ok(_) => {}
+            Err(CommandError::Rejected(ContactError::CurrentInteractionChanged { .. })) => continue,
+            Err(e) => return Err(unavailable(e)),
+        }
+        return match core.interactions.execute(&interaction_id.to_string(), receive(now), metadata.clone()).await
+        {
+            Ok(events) => Ok((!events.is_empty()).then_some(interaction_id)),
+            Err(CommandError::DuplicateProviderMessage) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        };
+    }
+    Err(IngestError::Unavailable("the contact's interaction kept changing".into()))
+}
+
+/// What happened to a status update.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StatusOutcome {
+    /// Recorded (or already known: statuses never go backwards).
+    Recorded,
+    /// No outbound message with that provider id on this account.
+    UnknownMessage,
+}
+
+fn delivery_status(s: providers::DeliveryStatus) -> DeliveryStatus {
+    match s {
+        providers::DeliveryStatus::Sent => DeliveryStatus::Sent,
+        providers::DeliveryStatus::Delivered => DeliveryStatus::Delivered,
+        providers::DeliveryStatus::Read => DeliveryStatus::Read,
+        providers::DeliveryStatus::Failed => DeliveryStatus::Failed,
+    }
+}
+
+/// Records a delivery status on the interaction that sent the message.
+pub async fn record_status(
+    core: &Core,
+    account_id: AccountId,
+    update: &StatusUpdate,
+    provider: &'static str,
+) -> Result<StatusOutcome, IngestError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT interaction_id FROM outbox WHERE provider_message_id = $1 AND account_id = $2")
+            .bind(update.provider_message_id.as_str())
+            .bind(account_id.to_string())
+            .fetch_optional(&core.db.any)
+            .await
+            .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+    let Some((interaction_id,)) = row else {
+        tracing::info!(provider_message_id = %update.provider_message_id, "status for an unknown message");
+        return Ok(StatusOutcome::UnknownMessage);
+    };
+    let command = InteractionCommand::RecordDeliveryStatus {
+        provider_message_id: update.provider_message_id.clone(),
+        status: delivery_status(update.status),
+        failure: update.error.as_ref().map(|e| ProviderFailure {
+            code: e.code.clone(),
+            reason: e.detail.clone().unwrap_or_else(|| e.title.clone()),
+        }),
+        at: update.timestamp,
+    };
+    let metadata = core.metadata(&Cause::Provider(provider), &update.provider_message_id);
+    match core.interactions.execute(&interaction_id, command, metadata).await {
+        Ok(_) => Ok(StatusOutcome::Recorded),
+        // The provider's acceptance is not recorded on the interaction yet.
+        Err(CommandError::Rejected(InteractionError::UnknownMessage)) => Ok(StatusOutcome::UnknownMessage),
+        Err(e) => Err(unavailable(e)),
+    }
+}

@@ -1,0 +1,5 @@
+//! Use cases that span aggregates. Each is a short sequence of idempotent commands, so a
+//! retry after a crash or a redelivery repeats nothing.
+
+pub mod ingest;
+pub mod offers;

@@ -1,0 +1,212 @@
+//! The outbox sender: claims pending outbound messages, calls the provider, records the
+//! outcome as an event.
+//!
+//! Policy (agent messages are at-least-once): a row is leased while in flight; if the node
+//! dies after the provider accepted but before the outcome was recorded, the lease lapses and
+//! the message is sent again, so the customer may see it twice but never misses it. Timeouts,
+//! 5xx and 429 are retried with exponential back-off and jitter (honouring `Retry-After`);
+//! a permanent 4xx is never retried and is recorded as a failure with the provider's code.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use switchboard_domain::account::ProviderSettings;
+use switchboard_domain::interaction::{InteractionCommand, ProviderFailure};
+use switchboard_domain::MessageId;
+use switchboard_projections::Backend;
+use tokio::sync::watch;
+
+use crate::core::{Cause, Core};
+use crate::providers::meta::MetaClient;
+use crate::providers::SendOutcome;
+
+/// How long a claimed message stays leased to the sender that claimed it.
+const LEASE_MS: i64 = 60_000;
+/// After this many failed attempts a retryable failure becomes permanent.
+pub const MAX_ATTEMPTS: i64 = 8;
+
+/// A claimed message.
+#[derive(Debug, Clone)]
+struct Claimed {
+    message_id: String,
+    interaction_id: String,
+    account_id: String,
+    to_phone: String,
+    body: String,
+    attempts: i64,
+}
+
+async fn claim(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
+    let lock = match core.db.backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET locked_until = $1 + {LEASE_MS}, attempts = attempts + 1
+          WHERE message_id IN (SELECT message_id FROM outbox
+                                WHERE status = 'pending' AND next_attempt_at <= $1
+                                  AND (locked_until IS NULL OR locked_until < $1)
+                                ORDER BY next_attempt_at LIMIT $2 {lock})
+        RETURNING message_id, interaction_id, account_id, to_phone, body, attempts"
+    );
+    let rows = sqlx::query(&sql).bind(now_ms).bind(limit).fetch_all(&core.db.any).await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Claimed {
+                message_id: row.try_get("message_id")?,
+                interaction_id: row.try_get("interaction_id")?,
+                account_id: row.try_get("account_id")?,
+                to_phone: row.try_get("to_phone")?,
+                body: row.try_get("body")?,
+                attempts: row.try_get("attempts")?,
+            })
+        })
+        .collect()
+}
+
+/// Exponential back-off with jitter: 1 s, 2 s, 4 s ... capped at 5 min, ±20 %.
+pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
+    let exp = 1u64 << attempts.clamp(0, 9);
+    let base = Duration::from_secs(exp.min(300));
+    let jitter = 0.8 + rand::random::<f64>() * 0.4;
+    base.mul_f64(jitter).max(retry_after.unwrap_or_default())
+}
+
+async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
+    let account = match core.accounts.state(&msg.account_id).await {
+        Ok(snapshot) => snapshot.state,
+        Err(e) => return SendOutcome::Retryable { reason: e.to_string(), retry_after: None },
+    };
+    match &account.provider {
+        Some(ProviderSettings::Meta(meta)) => {
+            let token = match core.sealer.open(&meta.access_token) {
+                Ok(t) => t,
+                Err(e) => {
+                    return SendOutcome::Rejected {
+                        http_status: 0,
+                        error: crate::providers::ProviderError {
+                            code: "credentials_unreadable".into(),
+                            title: e.to_string(),
+                            detail: None,
+                        },
+                    };
+                }
+            };
+            MetaClient::new(core.http.clone())
+                .send_text(
+                    &meta.api_base_url,
+                    &meta.api_version,
+                    &meta.phone_number_id,
+                    &token,
+                    &msg.to_phone,
+                    &msg.body,
+                    None,
+                )
+                .await
+        }
+        None => SendOutcome::Rejected {
+            http_status: 0,
+            error: crate::providers::ProviderError {
+                code: "account_missing".into(),
+                title: "the account has no provider".into(),
+                detail: None,
+            },
+        },
+    }
+}
+
+async fn record(core: &Core, msg: &Claimed, outcome: SendOutcome) -> anyhow::Result<()> {
+    let now = core.clock.now();
+    let message_id: MessageId = msg.message_id.parse()?;
+    let meta = core.metadata(&Cause::System("outbox"), &msg.message_id);
+    match outcome {
+        SendOutcome::Accepted { provider_message_id } => {
+            // Mark the row first: a status webhook can now find the interaction, and the
+            // row is never claimed again whatever happens to the command below.
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', provider_message_id = $2, locked_until = NULL WHERE message_id = $1",
+            )
+            .bind(msg.message_id.as_str())
+            .bind(provider_message_id.as_str())
+            .execute(&core.db.any)
+            .await?;
+            let cmd = InteractionCommand::RecordOutboundAccepted { message_id, provider_message_id, at: now };
+            core.interactions.execute(&msg.interaction_id, cmd, meta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        SendOutcome::Rejected { error, .. } => {
+            fail(core, msg, message_id, error.code, error.detail.unwrap_or(error.title), meta).await?;
+        }
+        SendOutcome::Retryable { reason, retry_after } => {
+            if msg.attempts >= MAX_ATTEMPTS {
+                let reason = format!("gave up after {} attempts: {reason}", msg.attempts);
+                fail(core, msg, message_id, "retries_exhausted".into(), reason, meta).await?;
+            } else {
+                let next = core.clock.now_ms() + backoff(msg.attempts, retry_after).as_millis() as i64;
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 WHERE message_id = $1",
+                )
+                .bind(msg.message_id.as_str())
+                .bind(next)
+                .bind(reason)
+                .execute(&core.db.any)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fail(
+    core: &Core,
+    msg: &Claimed,
+    message_id: MessageId,
+    code: String,
+    reason: String,
+    meta: crate::runtime::Metadata,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2, locked_until = NULL WHERE message_id = $1")
+        .bind(msg.message_id.as_str())
+        .bind(format!("{code}: {reason}"))
+        .execute(&core.db.any)
+        .await?;
+    let cmd = InteractionCommand::RecordOutboundFailed {
+        message_id,
+        failure: ProviderFailure { code, reason },
+        at: core.clock.now(),
+    };
+    core.interactions.execute(&msg.interaction_id, cmd, meta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Sends everything due now; returns how many were attempted.
+pub async fn run_once(core: &Core) -> anyhow::Result<usize> {
+    let claimed = claim(core, core.clock.now_ms(), 50).await?;
+    for msg in &claimed {
+        let outcome = send(core, msg).await;
+        if let Err(e) = record(core, msg, outcome).await {
+            tracing::error!(message_id = %msg.message_id, error = %e, "recording a send outcome failed");
+        }
+    }
+    Ok(claimed.len())
+}
+
+/// Runs the sender until shutdown. New outbox rows appear after the outbox projection runs,
+/// so the commit signal wakes it; polling covers retries that come due.
+pub async fn run(core: Core, mut shutdown: watch::Receiver<bool>, poll: Duration) {
+    let mut commits = core.commit_signal();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match run_once(&core).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox poll failed"),
+        }
+        tokio::select! {
+            _ = commits.changed() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The router: turns events into the commands they call for on other aggregates.
+//!
+//! - an interaction opened with a queue is enqueued there; closed, it leaves the queue;
+//! - an agent joining a queue becomes a member; ready/paused/offline changes their
+//!   availability in each of their queues;
+//! - an accepted offer assigns the interaction (the accept endpoint does it too; this makes
+//!   it happen even if the server died in between).
+//!
+//! Every command is idempotent, so replaying a batch after a crash changes nothing.
+
+use std::time::Duration;
+
+use switchboard_domain::agent::{AgentEvent, Presence};
+use switchboard_domain::interaction::{InteractionCommand, InteractionEvent};
+use switchboard_domain::queue::{QueueCommand, QueueEvent};
+use switchboard_domain::{AgentId, QueueId};
+use switchboard_projections::{log, DomainEventPayload, StoredEvent};
+use tokio::sync::watch;
+
+use super::checkpoint;
+use crate::core::{Cause, Core};
+
+const NAME: &str = "router";
+const CAUSE: Cause = Cause::System("router");
+
+/// Runs the router until shutdown.
+pub async fn run(core: Core, mut shutdown: watch::Receiver<bool>, poll: Duration) {
+    let mut commits = core.commit_signal();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match run_batch(&core).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {
+                tokio::select! {
+                    _ = commits.changed() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "router batch failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Reacts to the next batch of events; returns how many were read.
+pub async fn run_batch(core: &Core) -> anyhow::Result<usize> {
+    let backend = core.db.backend;
+    let from = checkpoint::load(&core.db.any, backend, NAME).await?;
+    let events = {
+        let mut conn = core.db.any.acquire().await?;
+        log::read_after(&mut conn, backend, &from, 200).await?
+    };
+    for event in &events {
+        react(core, event).await?;
+    }
+    if let Some(last) = events.last() {
+        checkpoint::save(&core.db.any, backend, NAME, &last.checkpoint, core.clock.now_ms()).await?;
+    }
+    Ok(events.len())
+}
+
+async fn set_availability(core: &Core, agent_id: AgentId, queues: &[QueueId], available: bool) -> anyhow::Result<()> {
+    for queue_id in queues {
+        let cmd = QueueCommand::SetAgentAvailability { agent_id, available, at: core.clock.now() };
+        ignore_rejection(core.queues.execute(&queue_id.to_string(), cmd, core.metadata(&CAUSE, "")).await)?;
+    }
+    Ok(())
+}
+
+/// Business refusals are logged and skipped (the command is moot); infrastructure errors stop
+/// the batch so it is retried.
+fn ignore_rejection<T, E: std::error::Error>(
+    result: Result<T, crate::runtime::CommandError<E>>,
+) -> anyhow::Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(crate::runtime::CommandError::Rejected(e)) => {
+            tracing::info!(reason = %e, "router command refused");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(e.to_string())),
+    }
+}
+
+async fn react(core: &Core, event: &StoredEvent) -> anyhow::Result<()> {
+    let Some(payload) = DomainEventPayload::decode(event)? else { return Ok(()) };
+    let correlation = format!("{}#{}", event.aggregate_id, event.sequence);
+    let meta = core.metadata(&CAUSE, &correlation);
+    let now = core.clock.now();
+    match payload {
+        DomainEventPayload::Interaction(InteractionEvent::InteractionOpened { queue_id: Some(queue_id), .. }) => {
+            let interaction_id = event.aggregate_id.parse()?;
+            let cmd = QueueCommand::Enqueue { interaction_id, at: now };
+            ignore_rejection(core.queues.execute(&queue_id.to_string(), cmd, meta).await)
+        }
+        DomainEventPayload::Interaction(InteractionEvent::InteractionClosed { .. }) => {
+            let interaction = core.interactions.state(&event.aggregate_id).await;
+            let queue_id = interaction.map_err(|e| anyhow::anyhow!(e.to_string()))?.state.queue_id;
+            let Some(queue_id) = queue_id else { return Ok(()) };
+            let cmd = QueueCommand::Dequeue { interaction_id: event.aggregate_id.parse()?, at: now };
+            ignore_rejection(core.queues.execute(&queue_id.to_string(), cmd, meta).await)
+        }
+        DomainEventPayload::Agent(e) => {
+            let agent_id: AgentId = event.aggregate_id.parse()?;
+            let agent = core.agents.state(&event.aggregate_id).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let queues: Vec<QueueId> = agent.state.queues.iter().copied().collect();
+            match e {
+                AgentEvent::AgentJoinedQueue { queue_id, .. } => {
+                    let available = agent.state.presence == Presence::Ready;
+                    let cmd = QueueCommand::AddMember { agent_id, available, at: now };
+                    ignore_rejection(core.queues.execute(&queue_id.to_string(), cmd, meta).await)
+                }
+                // The current presence, not the event's, decides: replaying an old
+                // "became ready" must not make an agent who has since paused available.
+                AgentEvent::AgentBecameReady { .. }
+                | AgentEvent::AgentPaused { .. }
+                | AgentEvent::AgentLoggedIn { .. }
+                | AgentEvent::AgentLoggedOut { .. } => {
+                    set_availability(core, agent_id, &queues, agent.state.presence == Presence::Ready).await
+                }
+                AgentEvent::AgentRegistered { .. } => Ok(()),
+            }
+        }
+        DomainEventPayload::Queue(QueueEvent::OfferAccepted { interaction_id, agent_id, .. }) => {
+            let cmd = InteractionCommand::AssignAgent { agent_id, at: now };
+            ignore_rejection(core.interactions.execute(&interaction_id.to_string(), cmd, meta).await)
+        }
+        _ => Ok(()),
+    }
+}
