@@ -68,14 +68,16 @@ pub async fn issue(
 ) -> Result<String, sqlx::Error> {
     let bytes: [u8; 32] = rand::random();
     let token = format!("sb_{}", URL_SAFE_NO_PAD.encode(bytes));
-    sqlx::query("INSERT INTO api_tokens (token_hash, role, agent_id, label, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(hash(&token))
-        .bind(role.as_str())
-        .bind(agent_id.map(|a| a.to_string()))
-        .bind(label)
-        .bind(now_ms)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO api_tokens (token_hash, role, agent_id, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(hash(&token))
+    .bind(role.as_str())
+    .bind(agent_id.map(|a| a.to_string()))
+    .bind(label)
+    .bind(now_ms)
+    .execute(pool)
+    .await?;
     Ok(token)
 }
 

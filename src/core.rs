@@ -73,7 +73,13 @@ pub struct Core {
 impl Core {
     /// Builds the registries on `arbiter_count` dedicated threads. Must run inside an actix
     /// system (the arbiters are children of it).
-    pub fn new(db: Database, clock: Clock, sealer: Sealer, arbiter_count: usize, idle_after: Duration) -> Self {
+    pub fn new(
+        db: Database,
+        clock: Clock,
+        sealer: Sealer,
+        arbiter_count: usize,
+        idle_after: Duration,
+    ) -> Self {
         let arbiters: Vec<Arbiter> = (0..arbiter_count.max(1)).map(|_| Arbiter::new()).collect();
         let handles: Arc<Vec<ArbiterHandle>> = Arc::new(arbiters.iter().map(Arbiter::handle).collect());
         let (commits, _) = watch::channel(0u64);
@@ -113,7 +119,12 @@ impl Core {
                 idle_after,
                 on_commit.clone(),
             ),
-            contacts: Registry::new(PersistedEventStore::new_event_store(repo), handles, idle_after, on_commit),
+            contacts: Registry::new(
+                PersistedEventStore::new_event_store(repo),
+                handles,
+                idle_after,
+                on_commit,
+            ),
             db,
             clock,
             sealer,

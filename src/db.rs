@@ -41,7 +41,10 @@ macro_rules! delegate {
 }
 
 impl PersistedEventRepository for EventRepository {
-    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         delegate!(self, r => r.get_events::<A>(aggregate_id))
     }
 
@@ -68,7 +71,10 @@ impl PersistedEventRepository for EventRepository {
         delegate!(self, r => r.persist::<A>(events, snapshot_update.clone()))
     }
 
-    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
         delegate!(self, r => r.stream_events::<A>(aggregate_id))
     }
 
@@ -137,7 +143,11 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
             .connect(url)
             .await
             .context("opening the SQLite database (read models)")?;
-        Ok(Database { backend: Backend::Sqlite, any, events: EventRepository::Sqlite(std::sync::Arc::new(SqliteEventRepository::new(sqlite))) })
+        Ok(Database {
+            backend: Backend::Sqlite,
+            any,
+            events: EventRepository::Sqlite(std::sync::Arc::new(SqliteEventRepository::new(sqlite))),
+        })
     } else {
         anyhow::bail!("unsupported database URL `{url}`: use sqlite://PATH or postgres://...")
     }

@@ -37,9 +37,10 @@ async fn main() -> anyhow::Result<()> {
             switchboard::telemetry::init(false);
             startup::prepare_data_dir(&args.db)?;
             let db = switchboard::db::connect(&args.db.database_url, 2).await?;
-            let token = auth::issue(&db.any, args.role, None, &args.label, chrono::Utc::now().timestamp_millis())
-                .await
-                .context("storing the token")?;
+            let token =
+                auth::issue(&db.any, args.role, None, &args.label, chrono::Utc::now().timestamp_millis())
+                    .await
+                    .context("storing the token")?;
             println!("{token}");
         }
         Command::RebuildProjections(args) => {

@@ -47,9 +47,21 @@ impl Application {
                 settings.poll_interval,
             )));
         }
-        tasks.push(tokio::spawn(workers::router::run(core.clone(), shutdown_rx.clone(), settings.poll_interval)));
-        tasks.push(tokio::spawn(workers::timers::run(core.clone(), shutdown_rx.clone(), settings.poll_interval)));
-        tasks.push(tokio::spawn(workers::outbox::run(core.clone(), shutdown_rx.clone(), settings.poll_interval)));
+        tasks.push(tokio::spawn(workers::router::run(
+            core.clone(),
+            shutdown_rx.clone(),
+            settings.poll_interval,
+        )));
+        tasks.push(tokio::spawn(workers::timers::run(
+            core.clone(),
+            shutdown_rx.clone(),
+            settings.poll_interval,
+        )));
+        tasks.push(tokio::spawn(workers::outbox::run(
+            core.clone(),
+            shutdown_rx.clone(),
+            settings.poll_interval,
+        )));
         tasks.push(tokio::spawn(workers::feed::run(
             core.clone(),
             hub.clone(),
@@ -57,7 +69,8 @@ impl Application {
             settings.poll_interval,
         )));
 
-        let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+        let listener =
+            TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
             let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
@@ -77,7 +90,10 @@ impl Application {
                     srv.call(req).map(move |res| {
                         let status = res.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
                         metrics.requests.with_label_values(&[&method, &route, &status.to_string()]).inc();
-                        metrics.latency.with_label_values(&[&method, &route]).observe(started.elapsed().as_secs_f64());
+                        metrics
+                            .latency
+                            .with_label_values(&[&method, &route])
+                            .observe(started.elapsed().as_secs_f64());
                         res
                     })
                 })
@@ -126,7 +142,10 @@ pub fn master_key(db: &DbArgs) -> anyhow::Result<String> {
     }
     let path = db.data_dir.join("master.key");
     if path.exists() {
-        return Ok(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?.trim().to_owned());
+        return Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_owned());
     }
     std::fs::create_dir_all(&db.data_dir).with_context(|| format!("creating {}", db.data_dir.display()))?;
     let key = Sealer::generate_key();
@@ -152,7 +171,8 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
 /// Creates the data directory for an SQLite URL under it.
 pub fn prepare_data_dir(db: &DbArgs) -> anyhow::Result<()> {
     if db.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&db.data_dir).with_context(|| format!("creating {}", db.data_dir.display()))?;
+        std::fs::create_dir_all(&db.data_dir)
+            .with_context(|| format!("creating {}", db.data_dir.display()))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 use switchboard_domain::account::AccountEvent;
 use switchboard_domain::agent::AgentEvent;
 
-use crate::runtime::{ms, Projection};
+use crate::runtime::{Projection, ms};
 use crate::{DomainEventPayload, StoredEvent};
 
 /// The agent status projection.

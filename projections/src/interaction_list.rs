@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use switchboard_domain::interaction::{InboundContent, InteractionEvent};
 use switchboard_domain::queue::QueueEvent;
 
-use crate::runtime::{ms, Projection};
+use crate::runtime::{Projection, ms};
 use crate::{DomainEventPayload, StoredEvent};
 
 /// The interaction list projection.

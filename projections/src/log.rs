@@ -123,7 +123,9 @@ pub async fn head(conn: &mut AnyConnection, backend: Backend) -> Result<Checkpoi
               WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
               ORDER BY tx_id DESC, global_position DESC LIMIT 1"
         }
-        Backend::Sqlite => "SELECT '0' AS tx_id, global_position AS pos FROM event_log ORDER BY global_position DESC LIMIT 1",
+        Backend::Sqlite => {
+            "SELECT '0' AS tx_id, global_position AS pos FROM event_log ORDER BY global_position DESC LIMIT 1"
+        }
     };
     match sqlx::query(sql).fetch_optional(&mut *conn).await? {
         Some(row) => Ok(Checkpoint { tx_id: row.try_get("tx_id")?, position: row.try_get("pos")? }),

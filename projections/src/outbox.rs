@@ -9,7 +9,7 @@
 use sqlx::AnyConnection;
 use switchboard_domain::interaction::InteractionEvent;
 
-use crate::runtime::{ms, Projection};
+use crate::runtime::{Projection, ms};
 use crate::{DomainEventPayload, StoredEvent};
 
 /// The outbox projection.

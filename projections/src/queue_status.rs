@@ -7,7 +7,7 @@
 use sqlx::AnyConnection;
 use switchboard_domain::queue::QueueEvent;
 
-use crate::runtime::{ms, Projection};
+use crate::runtime::{Projection, ms};
 use crate::{DomainEventPayload, StoredEvent};
 
 /// The queue status projection.

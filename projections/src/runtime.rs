@@ -12,8 +12,8 @@ use std::time::Duration;
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 
-use crate::log::{self, Backend, Checkpoint, StoredEvent};
 use crate::DomainEventPayload;
+use crate::log::{self, Backend, Checkpoint, StoredEvent};
 
 /// A read model: a name, the tables it owns and how one event changes them.
 #[async_trait::async_trait]
@@ -185,7 +185,12 @@ impl Projector {
     /// Runs until `shutdown` flips to true: applies batches, then waits for a commit signal
     /// or the poll interval (the fallback for commits made by other nodes, and for the
     /// PostgreSQL horizon moving after the wake-up).
-    pub async fn run(self, mut commits: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>, poll: Duration) {
+    pub async fn run(
+        self,
+        mut commits: watch::Receiver<u64>,
+        mut shutdown: watch::Receiver<bool>,
+        poll: Duration,
+    ) {
         let mut backoff = Duration::from_millis(100);
         loop {
             if *shutdown.borrow() {

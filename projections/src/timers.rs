@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 use switchboard_domain::queue::QueueEvent;
 use switchboard_domain::{InteractionId, QueueId};
 
-use crate::runtime::{ms, Projection};
+use crate::runtime::{Projection, ms};
 use crate::{DomainEventPayload, StoredEvent};
 
 /// The timers projection.
@@ -77,10 +77,12 @@ impl Projection for Timers {
                     .await?;
             }
             E::InteractionLeftQueue { interaction_id, .. } => {
-                sqlx::query("UPDATE timers SET status = 'done' WHERE timer_id LIKE $1 AND status = 'scheduled'")
-                    .bind(format!("offer:{queue}:{interaction_id}:%"))
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "UPDATE timers SET status = 'done' WHERE timer_id LIKE $1 AND status = 'scheduled'",
+                )
+                .bind(format!("offer:{queue}:{interaction_id}:%"))
+                .execute(&mut *conn)
+                .await?;
             }
             _ => {}
         }

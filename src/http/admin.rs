@@ -194,9 +194,9 @@ pub struct AgentRef {
 }
 
 async fn existing_agent(state: &AppState, raw: &str) -> Result<AgentId, ApiError> {
-    let agent_id: AgentId = raw
-        .parse()
-        .map_err(|_| ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad agent_id"))?;
+    let agent_id: AgentId = raw.parse().map_err(|_| {
+        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad agent_id")
+    })?;
     if !state.core.agents.state(&agent_id.to_string()).await?.state.registered {
         return Err(ApiError::not_found("agent_not_found", "no such agent"));
     }
@@ -218,7 +218,9 @@ pub async fn add_account_agent(
     let agent_id = existing_agent(&state, &body.agent_id).await?;
     let core = &state.core;
     let cmd = AccountCommand::AddAgent { agent_id, at: core.clock.now() };
-    core.accounts.execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    core.accounts
+        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -241,16 +243,17 @@ pub async fn set_routing(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin])?;
     let account_id: AccountId = parse_id(&path, "account_not_found")?;
-    let queue_id: QueueId = body
-        .queue_id
-        .parse()
-        .map_err(|_| ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad queue_id"))?;
+    let queue_id: QueueId = body.queue_id.parse().map_err(|_| {
+        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad queue_id")
+    })?;
     let core = &state.core;
     if !core.queues.state(&queue_id.to_string()).await?.state.created {
         return Err(ApiError::not_found("queue_not_found", "no such queue"));
     }
     let cmd = AccountCommand::SetRoutingQueue { queue_id, at: core.clock.now() };
-    core.accounts.execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    core.accounts
+        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -288,7 +291,9 @@ pub async fn create_queue(
         offer_timeout_secs: body.offer_timeout_secs.unwrap_or(DEFAULT_OFFER_TIMEOUT_SECS),
         at: core.clock.now(),
     };
-    core.queues.execute(&queue_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    core.queues
+        .execute(&queue_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
     Ok(HttpResponse::Created().json(Created { id: queue_id.to_string() }))
 }
 
@@ -311,7 +316,9 @@ pub async fn add_queue_agent(
     let agent_id = existing_agent(&state, &body.agent_id).await?;
     // Membership is recorded on the agent; the router adds them to the queue's rotation.
     let cmd = AgentCommand::JoinQueue { queue_id, at: core.clock.now() };
-    core.agents.execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
+    core.agents
+        .execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -345,8 +352,11 @@ pub async fn create_agent(
     let agent_id = AgentId::new();
     let core = &state.core;
     let cmd = AgentCommand::Register { name: name.clone(), at: core.clock.now() };
-    core.agents.execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req))).await?;
-    let token = auth::issue(&core.db.any, Role::Agent, Some(agent_id), name.as_ref(), core.clock.now_ms()).await?;
+    core.agents
+        .execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    let token =
+        auth::issue(&core.db.any, Role::Agent, Some(agent_id), name.as_ref(), core.clock.now_ms()).await?;
     Ok(HttpResponse::Created().json(AgentCreated { agent_id: agent_id.to_string(), token }))
 }
 

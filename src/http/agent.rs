@@ -34,21 +34,33 @@ async fn presence(
     let agent_id = auth.agent()?;
     let core = &state.core;
     core.agents
-        .execute(&agent_id.to_string(), command(core.clock.now()), core.metadata(&auth.cause(), &correlation_id(&req)))
+        .execute(
+            &agent_id.to_string(),
+            command(core.clock.now()),
+            core.metadata(&auth.cause(), &correlation_id(&req)),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Comes online (paused).
 #[utoipa::path(post, path = "/api/me/login", responses((status = 204)), security(("bearer" = [])), tag = "agent")]
-pub async fn log_in(state: web::Data<AppState>, auth: Auth, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn log_in(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     presence(state, auth, req, |at| AgentCommand::LogIn { at }).await
 }
 
 /// Starts receiving offers.
 #[utoipa::path(post, path = "/api/me/ready", responses((status = 204), (status = 409, body = super::errors::ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn ready(state: web::Data<AppState>, auth: Auth, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn ready(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     presence(state, auth, req, |at| AgentCommand::MarkReady { at }).await
 }
 
@@ -74,7 +86,11 @@ pub async fn pause(
 
 /// Goes offline.
 #[utoipa::path(post, path = "/api/me/logout", responses((status = 204)), security(("bearer" = [])), tag = "agent")]
-pub async fn log_out(state: web::Data<AppState>, auth: Auth, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn log_out(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     presence(state, auth, req, |at| AgentCommand::LogOut { at }).await
 }
 
@@ -139,7 +155,9 @@ pub async fn send_text(
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
     let text = MessageText::parse(&body.text)?;
     let message_id = match &body.message_id {
-        Some(raw) => raw.parse::<MessageId>().map_err(|_| ApiError::invalid_request("message_id must be a UUID"))?,
+        Some(raw) => {
+            raw.parse::<MessageId>().map_err(|_| ApiError::invalid_request("message_id must be a UUID"))?
+        }
         None => MessageId::new(),
     };
     let core = &state.core;

@@ -8,12 +8,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use switchboard_domain::ValueError;
 use switchboard_domain::account::AccountError;
 use switchboard_domain::agent::AgentError;
 use switchboard_domain::contact::ContactError;
 use switchboard_domain::interaction::InteractionError;
 use switchboard_domain::queue::QueueError;
-use switchboard_domain::ValueError;
 
 use crate::runtime::CommandError;
 use crate::services::ingest::IngestError;
@@ -100,7 +100,9 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", "1"));
         }
-        response.json(ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone() } })
+        response.json(ErrorBody {
+            error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone() },
+        })
     }
 }
 
@@ -217,7 +219,9 @@ impl From<OfferError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Invalid { .. } => Self::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string()),
+            IngestError::Invalid { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string())
+            }
             IngestError::Unavailable(cause) => {
                 tracing::error!(%cause, "webhook ingestion failed");
                 Self::unavailable("temporarily unable to record; retry")

@@ -99,12 +99,13 @@ impl Auth {
             Role::Admin | Role::Supervisor => Ok(true),
             Role::Agent => {
                 let agent = self.agent()?;
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT agent_id FROM account_members WHERE account_id = $1 AND agent_id = $2")
-                        .bind(account_id.to_string())
-                        .bind(agent.to_string())
-                        .fetch_optional(&core.db.any)
-                        .await?;
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT agent_id FROM account_members WHERE account_id = $1 AND agent_id = $2",
+                )
+                .bind(account_id.to_string())
+                .bind(agent.to_string())
+                .fetch_optional(&core.db.any)
+                .await?;
                 Ok(row.is_some())
             }
         }

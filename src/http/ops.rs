@@ -16,7 +16,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     match sqlx::query("SELECT 1").execute(&state.core.db.any).await {
         Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
-        Err(_) => HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unreachable"})),
+        Err(_) => {
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unreachable"}))
+        }
     }
 }
 
@@ -24,7 +26,10 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics")), tag = "ops")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let core = &state.core;
-    let live = (core.accounts.live() + core.agents.live() + core.queues.live() + core.interactions.live()
+    let live = (core.accounts.live()
+        + core.agents.live()
+        + core.queues.live()
+        + core.interactions.live()
         + core.contacts.live()) as f64;
     let body = state.metrics.render(&[
         ("switchboard_live_actors", "Aggregate actors in memory", live),

@@ -87,7 +87,8 @@ pub struct InteractionRow {
     pub disposition: Option<String>,
 }
 
-const ROW_COLUMNS: &str = "interaction_id, account_id, queue_id, agent_id, offered_to, customer, customer_name,
+const ROW_COLUMNS: &str =
+    "interaction_id, account_id, queue_id, agent_id, offered_to, customer, customer_name,
     status, last_message_at, last_message_preview, last_message_direction, unread_count, message_count,
     opened_at, assigned_at, closed_at, disposed_at, disposition";
 
@@ -357,9 +358,10 @@ pub struct AgentRow {
     security(("bearer" = [])), tag = "supervisor")]
 pub async fn agent_board(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin, Role::Supervisor])?;
-    let rows = sqlx::query("SELECT agent_id, name, presence, reason, updated_at FROM agent_status ORDER BY name")
-        .fetch_all(&state.core.db.any)
-        .await?;
+    let rows =
+        sqlx::query("SELECT agent_id, name, presence, reason, updated_at FROM agent_status ORDER BY name")
+            .fetch_all(&state.core.db.any)
+            .await?;
     let board = rows
         .iter()
         .map(|r| {

@@ -30,7 +30,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
     let too_large = || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "webhook bodies are limited to 1 MiB")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "webhook bodies are limited to 1 MiB",
+        )
     };
     let declared = req
         .headers()
@@ -51,7 +55,10 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
     Ok(body.freeze())
 }
 
-async fn meta_account(state: &AppState, raw_id: &str) -> Result<(AccountId, Account, MetaSettings), ApiError> {
+async fn meta_account(
+    state: &AppState,
+    raw_id: &str,
+) -> Result<(AccountId, Account, MetaSettings), ApiError> {
     let unknown = || ApiError::not_found("unknown_account", "no account receives webhooks here");
     let account_id: AccountId = raw_id.parse().map_err(|_| unknown())?;
     let account = state.core.accounts.state(&account_id.to_string()).await?.state;
@@ -112,7 +119,9 @@ async fn receive_inner(
         ingest::record_message(&state.core, account_id, &account, message, "meta").await?;
     }
     for status in &batch.statuses {
-        if ingest::record_status(&state.core, account_id, status, "meta").await? == StatusOutcome::UnknownMessage {
+        if ingest::record_status(&state.core, account_id, status, "meta").await?
+            == StatusOutcome::UnknownMessage
+        {
             count(state, "unknown_status");
         }
     }
@@ -155,8 +164,10 @@ pub async fn handshake(
             Err(ApiError::invalid_request("hub.challenge is required"))
         }
         Err(meta::HandshakeError::WrongMode) => Err(ApiError::invalid_request("hub.mode must be subscribe")),
-        Err(meta::HandshakeError::WrongToken) => {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_verify_token", "the verify token does not match"))
-        }
+        Err(meta::HandshakeError::WrongToken) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_verify_token",
+            "the verify token does not match",
+        )),
     }
 }

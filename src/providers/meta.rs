@@ -116,9 +116,9 @@ pub fn verify_handshake(
     }
 }
 
-/// Equality whose timing depends on neither the contents nor the lengths of the inputs:
-/// both sides are MACed under a fixed key and the fixed-size tags are compared with the
-/// constant-time `verify_slice`.
+/// Equality whose timing does not reveal how much of a guess matches, nor whether its
+/// length is right: both sides are MACed under a fixed key and the fixed-size tags are
+/// compared with the constant-time `verify_slice`.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     const KEY: &[u8] = b"switchboard/meta/verify-token";
     let mut mac_a = hmac_sha256(KEY);
@@ -372,19 +372,17 @@ fn code_to_string(v: &Value) -> String {
 /// values, which may be customer data.
 fn malformed_json(what: &str, e: &serde_json::Error) -> WebhookError {
     use serde_json::error::Category;
+    // Errors from `from_value` have no position (line 0).
+    let at =
+        if e.line() > 0 { format!(" at line {} column {}", e.line(), e.column()) } else { String::new() };
     let reason = match e.classify() {
         Category::Eof => format!("{what}: truncated JSON"),
-        Category::Syntax | Category::Io => {
-            format!("{what}: not JSON (line {} column {})", e.line(), e.column())
+        Category::Syntax | Category::Io => format!("{what}: not JSON{at}"),
+        // "missing field `x` at line …" names only our own field, so it is safe to keep.
+        Category::Data if e.to_string().starts_with("missing field") => {
+            format!("{what}: {}", truncate(&e.to_string()))
         }
-        Category::Data => {
-            let msg = e.to_string();
-            if msg.starts_with("missing field") {
-                format!("{what}: {}", truncate(&msg))
-            } else {
-                format!("{what}: unexpected shape (line {} column {})", e.line(), e.column())
-            }
-        }
+        Category::Data => format!("{what}: unexpected shape{at}"),
     };
     WebhookError::Malformed(reason)
 }

@@ -99,7 +99,8 @@ pub async fn record_message(
         let now = core.clock.now();
         let current = core.contacts.state(&contact_id).await.map_err(unavailable)?.state.current;
         if let Some(interaction_id) = current {
-            match core.interactions.execute(&interaction_id.to_string(), receive(now), metadata.clone()).await {
+            match core.interactions.execute(&interaction_id.to_string(), receive(now), metadata.clone()).await
+            {
                 Ok(events) => return Ok((!events.is_empty()).then_some(interaction_id)),
                 Err(CommandError::DuplicateProviderMessage) => return Ok(None),
                 Err(CommandError::Rejected(InteractionError::NotJoinable)) => {}
@@ -113,7 +114,10 @@ pub async fn record_message(
             Err(CommandError::Rejected(ContactError::CurrentInteractionChanged { .. })) => continue,
             Err(e) => return Err(unavailable(e)),
         }
-        return match core.interactions.execute(&interaction_id.to_string(), receive(now), metadata.clone()).await
+        return match core
+            .interactions
+            .execute(&interaction_id.to_string(), receive(now), metadata.clone())
+            .await
         {
             Ok(events) => Ok((!events.is_empty()).then_some(interaction_id)),
             Err(CommandError::DuplicateProviderMessage) => Ok(None),
@@ -148,13 +152,14 @@ pub async fn record_status(
     update: &StatusUpdate,
     provider: &'static str,
 ) -> Result<StatusOutcome, IngestError> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT interaction_id FROM outbox WHERE provider_message_id = $1 AND account_id = $2")
-            .bind(update.provider_message_id.as_str())
-            .bind(account_id.to_string())
-            .fetch_optional(&core.db.any)
-            .await
-            .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT interaction_id FROM outbox WHERE provider_message_id = $1 AND account_id = $2",
+    )
+    .bind(update.provider_message_id.as_str())
+    .bind(account_id.to_string())
+    .fetch_optional(&core.db.any)
+    .await
+    .map_err(|e| IngestError::Unavailable(e.to_string()))?;
     let Some((interaction_id,)) = row else {
         tracing::info!(provider_message_id = %update.provider_message_id, "status for an unknown message");
         return Ok(StatusOutcome::UnknownMessage);

@@ -11,7 +11,9 @@ pub async fn load(pool: &AnyPool, backend: Backend, name: &str) -> Result<Checkp
         Backend::Postgres => {
             "SELECT last_tx_id::text AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
         }
-        Backend::Sqlite => "SELECT last_tx_id AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1",
+        Backend::Sqlite => {
+            "SELECT last_tx_id AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
+        }
     };
     let row = sqlx::query(sql).bind(name).fetch_optional(pool).await?;
     Ok(match row {

@@ -14,7 +14,7 @@ use serde_json::json;
 use switchboard_domain::interaction::{DeliveryStatus, InteractionEvent};
 use switchboard_domain::queue::QueueEvent;
 use switchboard_domain::{AgentId, InteractionId};
-use switchboard_projections::{log, Checkpoint, DomainEventPayload, StoredEvent};
+use switchboard_projections::{Checkpoint, DomainEventPayload, StoredEvent, log};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::Core;
@@ -58,11 +58,21 @@ fn status_name(s: DeliveryStatus) -> String {
 }
 
 /// The frames an event produces, and for whom. `owner` is the interaction's agent, if any.
-fn frames(event: &StoredEvent, payload: &DomainEventPayload, owner: Option<AgentId>) -> Vec<(AgentId, String)> {
+fn frames(
+    event: &StoredEvent,
+    payload: &DomainEventPayload,
+    owner: Option<AgentId>,
+) -> Vec<(AgentId, String)> {
     let id = &event.aggregate_id;
     let to_owner = |frame: serde_json::Value| owner.map(|a| (a, frame.to_string())).into_iter().collect();
     match payload {
-        DomainEventPayload::Queue(QueueEvent::OfferMade { interaction_id, agent_id, attempt, expires_at, at }) => {
+        DomainEventPayload::Queue(QueueEvent::OfferMade {
+            interaction_id,
+            agent_id,
+            attempt,
+            expires_at,
+            at,
+        }) => {
             vec![(
                 *agent_id,
                 json!({"type": "offer", "interaction_id": interaction_id, "queue_id": id,
@@ -102,30 +112,30 @@ fn frames(event: &StoredEvent, payload: &DomainEventPayload, owner: Option<Agent
                 json!({"type": "message", "interaction_id": id, "message_id": message_id, "direction": "out",
                        "content": {"type": "text", "body": text}, "status": "pending", "at": at}),
             ),
-            InteractionEvent::OutboundMessageAccepted { message_id, provider_message_id, at } => to_owner(
-                json!({"type": "message_status", "interaction_id": id, "message_id": message_id,
-                       "status": "accepted", "provider_message_id": provider_message_id, "at": at}),
-            ),
-            InteractionEvent::OutboundMessageFailed { message_id, failure, at } => to_owner(
-                json!({"type": "message_status", "interaction_id": id, "message_id": message_id,
-                       "status": "failed", "error_code": failure.code, "error_reason": failure.reason, "at": at}),
-            ),
-            InteractionEvent::OutboundStatusChanged { message_id, status, failure, at } => to_owner(
-                json!({"type": "message_status", "interaction_id": id, "message_id": message_id,
+            InteractionEvent::OutboundMessageAccepted { message_id, provider_message_id, at } => {
+                to_owner(json!({"type": "message_status", "interaction_id": id, "message_id": message_id,
+                       "status": "accepted", "provider_message_id": provider_message_id, "at": at}))
+            }
+            InteractionEvent::OutboundMessageFailed { message_id, failure, at } => {
+                to_owner(json!({"type": "message_status", "interaction_id": id, "message_id": message_id,
+                       "status": "failed", "error_code": failure.code, "error_reason": failure.reason, "at": at}))
+            }
+            InteractionEvent::OutboundStatusChanged { message_id, status, failure, at } => {
+                to_owner(json!({"type": "message_status", "interaction_id": id, "message_id": message_id,
                        "status": status_name(*status),
                        "error_code": failure.as_ref().map(|f| f.code.clone()),
-                       "error_reason": failure.as_ref().map(|f| f.reason.clone()), "at": at}),
-            ),
+                       "error_reason": failure.as_ref().map(|f| f.reason.clone()), "at": at}))
+            }
             InteractionEvent::AgentAssigned { at, .. } => {
                 to_owner(json!({"type": "interaction", "interaction_id": id, "status": "assigned", "at": at}))
             }
             InteractionEvent::InteractionClosed { by, at } => to_owner(
                 json!({"type": "interaction", "interaction_id": id, "status": "closed", "closed_by": by, "at": at}),
             ),
-            InteractionEvent::InteractionDisposed { disposition, at, .. } => to_owner(
-                json!({"type": "interaction", "interaction_id": id, "status": "disposed",
-                       "disposition": disposition, "at": at}),
-            ),
+            InteractionEvent::InteractionDisposed { disposition, at, .. } => {
+                to_owner(json!({"type": "interaction", "interaction_id": id, "status": "disposed",
+                       "disposition": disposition, "at": at}))
+            }
             InteractionEvent::InteractionOpened { .. } => vec![],
         },
         _ => vec![],

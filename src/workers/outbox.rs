@@ -10,15 +10,15 @@
 use std::time::Duration;
 
 use sqlx::Row;
+use switchboard_domain::MessageId;
 use switchboard_domain::account::ProviderSettings;
 use switchboard_domain::interaction::{InteractionCommand, ProviderFailure};
-use switchboard_domain::MessageId;
 use switchboard_projections::Backend;
 use tokio::sync::watch;
 
 use crate::core::{Cause, Core};
-use crate::providers::meta::MetaClient;
 use crate::providers::SendOutcome;
+use crate::providers::meta::MetaClient;
 
 /// How long a claimed message stays leased to the sender that claimed it.
 const LEASE_MS: i64 = 60_000;
@@ -131,7 +131,10 @@ async fn record(core: &Core, msg: &Claimed, outcome: SendOutcome) -> anyhow::Res
             .execute(&core.db.any)
             .await?;
             let cmd = InteractionCommand::RecordOutboundAccepted { message_id, provider_message_id, at: now };
-            core.interactions.execute(&msg.interaction_id, cmd, meta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            core.interactions
+                .execute(&msg.interaction_id, cmd, meta)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         SendOutcome::Rejected { error, .. } => {
             fail(core, msg, message_id, error.code, error.detail.unwrap_or(error.title), meta).await?;
@@ -164,11 +167,13 @@ async fn fail(
     reason: String,
     meta: crate::runtime::Metadata,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2, locked_until = NULL WHERE message_id = $1")
-        .bind(msg.message_id.as_str())
-        .bind(format!("{code}: {reason}"))
-        .execute(&core.db.any)
-        .await?;
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', last_error = $2, locked_until = NULL WHERE message_id = $1",
+    )
+    .bind(msg.message_id.as_str())
+    .bind(format!("{code}: {reason}"))
+    .execute(&core.db.any)
+    .await?;
     let cmd = InteractionCommand::RecordOutboundFailed {
         message_id,
         failure: ProviderFailure { code, reason },

@@ -14,7 +14,7 @@ use switchboard_domain::agent::{AgentEvent, Presence};
 use switchboard_domain::interaction::{InteractionCommand, InteractionEvent};
 use switchboard_domain::queue::{QueueCommand, QueueEvent};
 use switchboard_domain::{AgentId, QueueId};
-use switchboard_projections::{log, DomainEventPayload, StoredEvent};
+use switchboard_projections::{DomainEventPayload, StoredEvent, log};
 use tokio::sync::watch;
 
 use super::checkpoint;
@@ -67,7 +67,12 @@ pub async fn run_batch(core: &Core) -> anyhow::Result<usize> {
     Ok(events.len())
 }
 
-async fn set_availability(core: &Core, agent_id: AgentId, queues: &[QueueId], available: bool) -> anyhow::Result<()> {
+async fn set_availability(
+    core: &Core,
+    agent_id: AgentId,
+    queues: &[QueueId],
+    available: bool,
+) -> anyhow::Result<()> {
     for queue_id in queues {
         let cmd = QueueCommand::SetAgentAvailability { agent_id, available, at: core.clock.now() };
         ignore_rejection(core.queues.execute(&queue_id.to_string(), cmd, core.metadata(&CAUSE, "")).await)?;
@@ -96,7 +101,10 @@ async fn react(core: &Core, event: &StoredEvent) -> anyhow::Result<()> {
     let meta = core.metadata(&CAUSE, &correlation);
     let now = core.clock.now();
     match payload {
-        DomainEventPayload::Interaction(InteractionEvent::InteractionOpened { queue_id: Some(queue_id), .. }) => {
+        DomainEventPayload::Interaction(InteractionEvent::InteractionOpened {
+            queue_id: Some(queue_id),
+            ..
+        }) => {
             let interaction_id = event.aggregate_id.parse()?;
             let cmd = QueueCommand::Enqueue { interaction_id, at: now };
             ignore_rejection(core.queues.execute(&queue_id.to_string(), cmd, meta).await)
@@ -110,7 +118,8 @@ async fn react(core: &Core, event: &StoredEvent) -> anyhow::Result<()> {
         }
         DomainEventPayload::Agent(e) => {
             let agent_id: AgentId = event.aggregate_id.parse()?;
-            let agent = core.agents.state(&event.aggregate_id).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let agent =
+                core.agents.state(&event.aggregate_id).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
             let queues: Vec<QueueId> = agent.state.queues.iter().copied().collect();
             match e {
                 AgentEvent::AgentJoinedQueue { queue_id, .. } => {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use switchboard_domain::queue::QueueCommand;
-use switchboard_projections::timers::TimerPayload;
 use switchboard_projections::Backend;
+use switchboard_projections::timers::TimerPayload;
 use tokio::sync::watch;
 
 use crate::core::{Cause, Core};
@@ -75,10 +75,11 @@ pub async fn fire(core: &Core, timer: &DueTimer) -> bool {
     };
     match result {
         Ok(()) | Err(CommandError::Rejected(_)) => {
-            let done = sqlx::query("UPDATE timers SET status = 'fired', locked_until = NULL WHERE timer_id = $1")
-                .bind(timer.timer_id.as_str())
-                .execute(&core.db.any)
-                .await;
+            let done =
+                sqlx::query("UPDATE timers SET status = 'fired', locked_until = NULL WHERE timer_id = $1")
+                    .bind(timer.timer_id.as_str())
+                    .execute(&core.db.any)
+                    .await;
             done.is_ok()
         }
         Err(e) => {

@@ -1,0 +1,8 @@
+//! Integration tests: one binary (faster to link), one module per feature, all driving a
+//! spawned server over real HTTP and websockets on loopback, against SQLite and PostgreSQL.
+
+mod bad_input;
+mod conversation;
+mod durability;
+mod helpers;
+mod projections;
