@@ -102,7 +102,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub fn settings_tweak_none(_: &mut Settings) {}
 
 pub async fn spawn_on(place: DataPlace, graph: MockServer, tweak: fn(&mut Settings)) -> TestApp {
-    switchboard::telemetry::init(false);
+    switchboard::telemetry::init_for_tests();
     let mut s = settings(&place);
     tweak(&mut s);
     let app = Application::build(s, Clock::system()).await.expect("app builds");
@@ -299,6 +299,34 @@ impl TestApp {
                 .expect("count"),
         };
         row.0
+    }
+
+    /// Waits (bounded) until the router and every projection have processed the whole log,
+    /// so counts taken afterwards are not racing background work.
+    pub async fn settle(&self) {
+        let names = ["router", "interaction_list", "agent_status", "queue_status", "timers", "outbox"];
+        let mut stable_rounds = 0;
+        for _ in 0..400 {
+            let head = {
+                let mut conn = self.core.db.any.acquire().await.expect("connection");
+                switchboard_projections::log::head(&mut conn, self.core.db.backend).await.expect("head")
+            };
+            let mut all = true;
+            for name in names {
+                let at =
+                    switchboard::workers::checkpoint::load(&self.core.db.any, self.core.db.backend, name)
+                        .await
+                        .expect("checkpoint");
+                all &= at.position == head.position;
+            }
+            stable_rounds = if all { stable_rounds + 1 } else { 0 };
+            // Twice in a row: the router's own commands may have extended the log meanwhile.
+            if stable_rounds >= 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("background work never caught up with the log");
     }
 
     /// Waits (bounded) until `check` holds on the interaction list; projections are
