@@ -111,4 +111,6 @@ pub struct Settings {
     pub actor_idle: std::time::Duration,
     /// Poll interval of projectors and workers when nothing wakes them.
     pub poll_interval: std::time::Duration,
+    /// How long a graceful stop waits for open connections (websockets) to finish.
+    pub shutdown_timeout_secs: u64,
 }

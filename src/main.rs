@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
                 actor_threads: cores,
                 actor_idle: Duration::from_secs(300),
                 poll_interval: Duration::from_millis(200),
+                shutdown_timeout_secs: 30,
             };
             let app = Application::build(settings, Clock::system()).await?;
             tracing::info!(port = app.port(), "switchboard listening");

@@ -101,6 +101,7 @@ impl Application {
                 .configure(http::routes)
         })
         .workers(settings.http_workers)
+        .shutdown_timeout(settings.shutdown_timeout_secs)
         .listen(listener)?
         .run();
         let handle = server.handle();

@@ -91,6 +91,7 @@ pub fn settings(place: &DataPlace) -> Settings {
         actor_threads: 2,
         actor_idle: Duration::from_secs(60),
         poll_interval: Duration::from_millis(50),
+        shutdown_timeout_secs: 1,
     }
 }
 
