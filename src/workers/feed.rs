@@ -208,10 +208,10 @@ async fn step(
             }
             _ => None,
         };
-        if matches!(payload, DomainEventPayload::Interaction(InteractionEvent::InteractionDisposed { .. })) {
-            if let Ok(id) = event.aggregate_id.parse() {
-                owners.remove(&id);
-            }
+        if matches!(payload, DomainEventPayload::Interaction(InteractionEvent::InteractionDisposed { .. }))
+            && let Ok(id) = event.aggregate_id.parse()
+        {
+            owners.remove(&id);
         }
         for (agent_id, frame) in frames(event, &payload, owner) {
             hub.push(agent_id, &frame);

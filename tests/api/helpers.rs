@@ -43,7 +43,10 @@ impl Drop for TempDir {
     }
 }
 
-pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The PostgreSQL server the tests create their databases on.
+pub fn pg_base_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
 
 pub async fn fresh_place(backend: Backend) -> DataPlace {
     let master_key = Sealer::generate_key();
@@ -63,7 +66,7 @@ pub async fn fresh_place(backend: Backend) -> DataPlace {
                 .execute(&mut conn)
                 .await
                 .expect("create database");
-            DataPlace { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), master_key, _dir: None }
+            DataPlace { url: format!("{base}/{name}"), master_key, _dir: None }
         }
     }
 }

@@ -7,6 +7,8 @@ use crate::{AccountKey, AgentId, DisplayName, QueueId};
 
 /// Commands on the Account aggregate.
 #[derive(Debug, Clone, PartialEq)]
+// Accounts are created rarely; boxing the provider settings would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 pub enum AccountCommand {
     /// Connect a business number.
     Create {

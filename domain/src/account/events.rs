@@ -9,6 +9,8 @@ use crate::{AccountKey, AgentId, DisplayName, QueueId};
 
 /// Events of the Account aggregate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Accounts are created rarely; boxing the provider settings would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 pub enum AccountEvent {
     /// A business number was connected.
     AccountCreated {

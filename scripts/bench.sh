@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Switchboard's throughput benchmark, in one command (see docs/performance.md):
+#
+#     scripts/bench.sh
+#
+# 1. builds the release binaries (switchboard, loadgen);
+# 2. measures PostgreSQL's own insert ceiling on this machine: pgbench inserting one
+#    event-shaped row per transaction (scripts/pgbench_events.sql) into a copy of the
+#    `events` table, with as many clients as the server has event-store connections;
+# 3. runs the server on a fresh PostgreSQL database and drives it with loadgen
+#    (signed Meta webhooks, 1,000 conversations, target 5,000 msg/s for 60 s + 5 s warm-up);
+# 4. the same on a fresh SQLite file (target 2,000 msg/s);
+# 5. prints a table (also saved under $RESULTS_DIR) and removes the databases and files it
+#    created.
+#
+# Needs: cargo, PostgreSQL reachable as postgres@127.0.0.1:5432 (PGHOST/PGPORT/PGUSER
+# override), psql, pgbench, jq; sqlite3 is optional. Takes about 6 minutes plus the build.
+#
+# Knobs (environment): PG_RATE=5000 SQLITE_RATE=2000 DURATION=60 WARMUP=5 CONVERSATIONS=1000
+# CONCURRENCY=256 PGBENCH_CLIENTS=16 PGBENCH_SECONDS=20 BACKENDS="postgres sqlite"
+# BENCH_PORT=18480 DB_CONNECTIONS=16 SERVER_RUST_LOG="info,sqlx=warn" SKIP_BUILD=1
+# RESULTS_DIR=/some/dir CARGO_TARGET_DIR (honoured; default: the workspace's target/).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+PG_RATE=${PG_RATE:-5000}
+SQLITE_RATE=${SQLITE_RATE:-2000}
+DURATION=${DURATION:-60}
+WARMUP=${WARMUP:-5}
+CONVERSATIONS=${CONVERSATIONS:-1000}
+CONCURRENCY=${CONCURRENCY:-256}
+DB_CONNECTIONS=${DB_CONNECTIONS:-16}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-$DB_CONNECTIONS}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-20}
+BACKENDS=${BACKENDS:-postgres sqlite}
+BENCH_PORT=${BENCH_PORT:-18480}
+SERVER_RUST_LOG=${SERVER_RUST_LOG:-info,sqlx=warn}
+RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")}
+mkdir -p "$RESULTS_DIR"
+RUN_ID=$(date +%s)_$$
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench-data.XXXXXX")
+
+PGBENCH=$(command -v pgbench || true)
+if [[ -z $PGBENCH ]]; then
+    PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1 || true)
+fi
+for tool in psql jq cargo; do
+    command -v "$tool" >/dev/null || { echo "bench.sh: $tool is required" >&2; exit 1; }
+done
+[[ -n $PGBENCH ]] || { echo "bench.sh: pgbench is required (postgresql-contrib / postgresql-NN)" >&2; exit 1; }
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+SERVER_PID=""
+CREATED_DBS=()
+cleanup() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    for db in "${CREATED_DBS[@]}"; do
+        psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pg() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
+
+create_db() {
+    local name=$1
+    pg -d postgres -c "CREATE DATABASE $name" >/dev/null
+    CREATED_DBS+=("$name")
+}
+
+drop_db() {
+    pg -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------
+# 1. build
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    log "building release binaries into $TARGET_DIR"
+    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --bin switchboard --bin loadgen)
+fi
+SWITCHBOARD=$TARGET_DIR/release/switchboard
+LOADGEN=$TARGET_DIR/release/loadgen
+[[ -x $SWITCHBOARD && -x $LOADGEN ]] || { echo "bench.sh: binaries missing in $TARGET_DIR/release" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------
+# machine
+PG_VERSION=$(pg -d postgres -c "SHOW server_version")
+PG_SETTINGS=$(pg -d postgres -F' ' -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
+    WHERE name IN ('synchronous_commit','fsync','wal_sync_method','shared_buffers','max_connections','commit_delay')")
+MEM_GIB=$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
+CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+GIT_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_DIRTY=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $GIT_REV$GIT_DIRTY"
+    echo "machine: $(nproc) cores ($CPU_MODEL), ${MEM_GIB} GiB RAM, $(uname -sr)"
+    echo "postgresql: $PG_VERSION ($PG_SETTINGS)"
+    echo "load: $CONVERSATIONS conversations, concurrency $CONCURRENCY, ${WARMUP} s warm-up + ${DURATION} s measured; server db pool $DB_CONNECTIONS"
+} | tee "$RESULTS_DIR/machine.txt" >&2
+
+# ---------------------------------------------------------------------------------------
+# 2. PostgreSQL's insert ceiling
+CEILING_DB=sb_bench_pgbench_$RUN_ID
+create_db "$CEILING_DB"
+# The events table's DDL from the migration, renamed (the snapshot/checkpoint tables after
+# it are not needed).
+sed -e 's/CREATE TABLE events/CREATE TABLE bench_events/' \
+    -e 's/ ON events / ON bench_events /' \
+    -e 's/INDEX events_/INDEX bench_events_/' \
+    "$ROOT/migrations/postgres/20260101000001_events.sql" \
+    | awk '/CREATE TABLE snapshots/ {exit} {print}' > "$SCRATCH/bench_events.sql"
+pg -d "$CEILING_DB" -f "$SCRATCH/bench_events.sql" -c "CREATE SEQUENCE bench_seq" >/dev/null
+log "pgbench: $PGBENCH_CLIENTS clients, one event-shaped row per transaction, ${PGBENCH_SECONDS} s"
+"$PGBENCH" -n -M prepared -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_SECONDS" -P 5 \
+    -f "$ROOT/scripts/pgbench_events.sql" "$CEILING_DB" > "$RESULTS_DIR/pgbench.txt" 2>&1 \
+    || { cat "$RESULTS_DIR/pgbench.txt" >&2; exit 1; }
+CEILING_TPS=$(awk '/^tps = / {printf "%.0f", $3}' "$RESULTS_DIR/pgbench.txt")
+CEILING_LAT=$(awk '/^latency average/ {print $4}' "$RESULTS_DIR/pgbench.txt")
+CEILING_ROWS=$(pg -d "$CEILING_DB" -c "SELECT count(*) FROM bench_events")
+log "pgbench ceiling: $CEILING_TPS inserts/s (avg latency $CEILING_LAT ms, $CEILING_ROWS rows)"
+drop_db "$CEILING_DB"
+
+# ---------------------------------------------------------------------------------------
+# 3./4. the server under load
+start_server() { # $1 = database url, $2 = data dir, $3 = log file
+    mkdir -p "$2"
+    local token
+    token=$(SWITCHBOARD_DATABASE_URL=$1 SWITCHBOARD_DATA_DIR=$2 RUST_LOG=warn \
+        "$SWITCHBOARD" create-token --label bench | tail -1)
+    SWITCHBOARD_DATABASE_URL=$1 SWITCHBOARD_DATA_DIR=$2 SWITCHBOARD_DB_CONNECTIONS=$DB_CONNECTIONS \
+        RUST_LOG=$SERVER_RUST_LOG "$SWITCHBOARD" serve --bind "127.0.0.1:$BENCH_PORT" > "$3" 2>&1 &
+    SERVER_PID=$!
+    TOKEN=$token
+}
+
+stop_server() {
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+run_backend() { # $1 = postgres | sqlite
+    local backend=$1 url rate dbname="" datadir=$SCRATCH/$1
+    case $backend in
+        postgres)
+            dbname=sb_bench_server_$RUN_ID
+            create_db "$dbname"
+            url="postgres://$PGUSER@$PGHOST:$PGPORT/$dbname"
+            rate=$PG_RATE ;;
+        sqlite)
+            url="sqlite://$datadir/switchboard.db"
+            rate=$SQLITE_RATE ;;
+        *) echo "bench.sh: unknown backend $backend" >&2; exit 1 ;;
+    esac
+    log "$backend: starting the server ($url)"
+    start_server "$url" "$datadir" "$RESULTS_DIR/server-$backend.log"
+    local commits0=0
+    [[ $backend == postgres ]] && commits0=$(pg -d "$dbname" -c \
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    log "$backend: loadgen at $rate msg/s"
+    "$LOADGEN" --url "http://127.0.0.1:$BENCH_PORT" --token "$TOKEN" --label "$backend" \
+        --conversations "$CONVERSATIONS" --rate "$rate" --duration "$DURATION" --warmup "$WARMUP" \
+        --concurrency "$CONCURRENCY" --server-pid "$SERVER_PID" \
+        --json-out "$RESULTS_DIR/$backend.json" | tee "$RESULTS_DIR/loadgen-$backend.txt" | grep -v '^{' >&2
+    # What the run left in the store, and how far behind the interaction list projection was
+    # when the load stopped.
+    local events received backlog commits=""
+    case $backend in
+        postgres)
+            local commits1
+            commits1=$(pg -d "$dbname" -c \
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            commits=$((commits1 - commits0))
+            events=$(pg -d "$dbname" -c "SELECT count(*) FROM events")
+            received=$(pg -d "$dbname" -c "SELECT count(*) FROM events WHERE event_type = 'CustomerMessageReceived'")
+            backlog=$(pg -d "$dbname" -c "SELECT count(*) FROM events e, projection_checkpoints c
+                WHERE c.projection = 'interaction_list' AND (e.tx_id, e.global_position) > (c.last_tx_id, c.last_pos)")
+            ;;
+        sqlite)
+            if command -v sqlite3 >/dev/null; then
+                local f=$datadir/switchboard.db
+                events=$(sqlite3 "$f" "SELECT count(*) FROM events")
+                received=$(sqlite3 "$f" "SELECT count(*) FROM events WHERE event_type = 'CustomerMessageReceived'")
+                backlog=$(sqlite3 "$f" "SELECT count(*) FROM event_log WHERE global_position >
+                    (SELECT last_pos FROM projection_checkpoints WHERE projection = 'interaction_list')")
+            else
+                events=""; received=""; backlog=""
+            fi
+            ;;
+    esac
+    stop_server
+    jq -c --arg events "$events" --arg received "$received" --arg backlog "$backlog" --arg commits "$commits" \
+        '. + {events_in_log: $events, messages_in_log: $received, projection_backlog: $backlog, pg_commits: $commits}' \
+        "$RESULTS_DIR/$backend.json" > "$RESULTS_DIR/$backend.full.json"
+    log "$backend: $events events in the log ($received messages), interaction_list backlog at stop: $backlog"
+    [[ -n $dbname ]] && drop_db "$dbname"
+    rm -rf "$datadir"
+}
+
+for backend in $BACKENDS; do
+    run_backend "$backend"
+done
+
+# ---------------------------------------------------------------------------------------
+# 5. the table
+{
+    cat "$RESULTS_DIR/machine.txt"
+    echo "pgbench ceiling: $CEILING_TPS single-row-commit inserts/s at $PGBENCH_CLIENTS clients (avg latency $CEILING_LAT ms)"
+    echo
+    printf '| %-8s | %7s | %9s | %6s | %8s | %7s | %7s | %7s | %8s | %8s | %7s | %8s |\n' \
+        backend target achieved errors unsent p50_ms p99_ms max_ms peak_MB server% machine% ceiling
+    printf '|%s|\n' "----------|---------|-----------|--------|----------|---------|---------|---------|----------|----------|---------|----------"
+    for backend in $BACKENDS; do
+        f=$RESULTS_DIR/$backend.full.json
+        [[ -f $f ]] || continue
+        jq -r --argjson ceiling "${CEILING_TPS:-0}" '
+            [ .label, .target_rate, .achieved_rate, ([.errors[]] | add // 0), .unsent,
+              .p50_ms, .p99_ms, .max_ms, .server_vm_hwm_mb, .server_cpu_pct, .machine_busy_pct,
+              (if $ceiling > 0 then ((.achieved_rate / $ceiling * 1000 | round) / 1000) else null end) ]
+            | @tsv' "$f" \
+        | awk -F'\t' '{printf "| %-8s | %7s | %9s | %6s | %8s | %7s | %7s | %7s | %8s | %8s | %7s | %8s |\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12}'
+    done
+    echo
+    echo "ceiling = achieved msg/s / pgbench inserts/s (same machine, same run, $PGBENCH_CLIENTS clients)"
+    echo "results, server logs and loadgen output: $RESULTS_DIR"
+} | tee "$RESULTS_DIR/summary.txt"
