@@ -45,7 +45,8 @@ impl Drop for TempDir {
 
 /// The PostgreSQL server the tests create their databases on.
 pub fn pg_base_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("SWITCHBOARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub async fn fresh_place(backend: Backend) -> DataPlace {
@@ -60,8 +61,10 @@ pub async fn fresh_place(backend: Backend) -> DataPlace {
         }
         Backend::Postgres => {
             use sqlx::Connection;
-            let mut conn =
-                sqlx::PgConnection::connect(PG_ADMIN_URL).await.expect("PostgreSQL on 127.0.0.1:5432");
+            let base = pg_base_url();
+            let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432 (or SWITCHBOARD_TEST_PG_URL)");
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .await
