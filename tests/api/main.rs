@@ -6,3 +6,4 @@ mod conversation;
 mod durability;
 mod helpers;
 mod projections;
+mod runtime;
