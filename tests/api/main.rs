@@ -5,5 +5,6 @@ mod bad_input;
 mod conversation;
 mod durability;
 mod helpers;
+mod outbox;
 mod projections;
 mod runtime;

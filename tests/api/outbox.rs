@@ -1,0 +1,104 @@
+//! The outbox: provider refusals are recorded with the provider's code and shown to the
+//! agent; transient failures are retried with back-off until accepted.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+async fn assigned(app: &TestApp, s: &Setup) -> (Ws, String) {
+    app.agent_ready(&s.agent_token).await;
+    let mut ws = app.connect_ws(&s.agent_token).await;
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_inbound_text.json")).await.status(), 200);
+    let offer = ws.next_of("offer").await;
+    let id = offer["interaction_id"].as_str().expect("id").to_owned();
+    assert_eq!(app.post(&s.agent_token, &format!("/api/interactions/{id}/accept"), json!({})).await.status(), 204);
+    (ws, id)
+}
+
+#[actix_web::test]
+async fn a_permanent_provider_refusal_is_recorded_with_its_code_and_never_retried() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    let refusal = json!({"error": {"message": "(#131047) Re-engagement message", "type": "OAuthException",
+                                    "code": 131047, "error_data": {"messaging_product": "whatsapp",
+                                    "details": "More than 24 hours have passed"}, "fbtrace_id": "X"}});
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(refusal))
+        .expect(1)
+        .mount(&app.graph)
+        .await;
+    let (mut ws, id) = assigned(&app, &s).await;
+    let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    assert_eq!(r.status(), 202);
+    let failed = ws.next_of("message_status").await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error_code"], "131047");
+    app.core.clock.advance(Duration::from_secs(600));
+    app.settle().await;
+    let detail = app.get_json(&app.admin_token, &format!("/api/interactions/{id}")).await;
+    assert_eq!(detail["messages"][1]["status"], "failed");
+    assert_eq!(detail["messages"][1]["error_code"], "131047");
+    app.stop().await; // wiremock verifies exactly one call
+}
+
+#[actix_web::test]
+async fn a_transient_failure_is_retried_with_back_off_until_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&app.graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("meta_send_response.json")))
+        .expect(1)
+        .mount(&app.graph)
+        .await;
+    let (mut ws, id) = assigned(&app, &s).await;
+    let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    assert_eq!(r.status(), 202);
+    // The first attempt fails; the retry is scheduled about 2 s later (with jitter).
+    let pending = app
+        .eventually(&format!("/api/interactions/{id}"), |v| v["messages"].as_array().map(Vec::len) == Some(2))
+        .await;
+    assert_eq!(pending["messages"][1]["status"], "pending");
+    for _ in 0..100 {
+        let row: (i64,) = sqlx::query_as("SELECT attempts FROM outbox").fetch_one(&app.core.db.any).await.expect("row");
+        if row.0 == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.core.clock.advance(Duration::from_secs(5));
+    let accepted = ws.next_of("message_status").await;
+    assert_eq!(accepted["status"], "accepted");
+    let body: Value = sqlx::query_as::<_, (i64, String)>("SELECT attempts, status FROM outbox")
+        .fetch_one(&app.core.db.any)
+        .await
+        .map(|(a, s)| json!({"attempts": a, "status": s}))
+        .expect("row");
+    assert_eq!(body, json!({"attempts": 2, "status": "sent"}));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_text_outside_the_24h_window_is_refused_before_calling_the_provider() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&app.graph).await;
+    let (_ws, id) = assigned(&app, &s).await;
+    app.core.clock.advance(Duration::from_secs(24 * 3600));
+    let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.expect("json")["error"]["code"], "window_closed");
+    app.stop().await;
+}
