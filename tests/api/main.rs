@@ -5,6 +5,7 @@ mod bad_input;
 mod conversation;
 mod durability;
 mod helpers;
+mod ops;
 mod outbox;
 mod projections;
 mod runtime;

@@ -15,7 +15,10 @@ async fn assigned(app: &TestApp, s: &Setup) -> (Ws, String) {
     assert_eq!(app.webhook(&s.account_id, &fixture("meta_inbound_text.json")).await.status(), 200);
     let offer = ws.next_of("offer").await;
     let id = offer["interaction_id"].as_str().expect("id").to_owned();
-    assert_eq!(app.post(&s.agent_token, &format!("/api/interactions/{id}/accept"), json!({})).await.status(), 204);
+    assert_eq!(
+        app.post(&s.agent_token, &format!("/api/interactions/{id}/accept"), json!({})).await.status(),
+        204
+    );
     (ws, id)
 }
 
@@ -33,7 +36,8 @@ async fn a_permanent_provider_refusal_is_recorded_with_its_code_and_never_retrie
         .mount(&app.graph)
         .await;
     let (mut ws, id) = assigned(&app, &s).await;
-    let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    let r =
+        app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
     assert_eq!(r.status(), 202);
     let failed = ws.next_of("message_status").await;
     assert_eq!(failed["status"], "failed");
@@ -64,7 +68,8 @@ async fn a_transient_failure_is_retried_with_back_off_until_accepted() {
         .mount(&app.graph)
         .await;
     let (mut ws, id) = assigned(&app, &s).await;
-    let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    let r =
+        app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
     assert_eq!(r.status(), 202);
     // The first attempt fails; the retry is scheduled about 2 s later (with jitter).
     let pending = app
@@ -72,7 +77,8 @@ async fn a_transient_failure_is_retried_with_back_off_until_accepted() {
         .await;
     assert_eq!(pending["messages"][1]["status"], "pending");
     for _ in 0..100 {
-        let row: (i64,) = sqlx::query_as("SELECT attempts FROM outbox").fetch_one(&app.core.db.any).await.expect("row");
+        let row: (i64,) =
+            sqlx::query_as("SELECT attempts FROM outbox").fetch_one(&app.core.db.any).await.expect("row");
         if row.0 == 1 {
             break;
         }
@@ -97,7 +103,8 @@ async fn a_text_outside_the_24h_window_is_refused_before_calling_the_provider() 
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&app.graph).await;
     let (_ws, id) = assigned(&app, &s).await;
     app.core.clock.advance(Duration::from_secs(24 * 3600));
-    let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    let r =
+        app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Value>().await.expect("json")["error"]["code"], "window_closed");
     app.stop().await;
