@@ -97,7 +97,7 @@ impl Application {
                         res
                     })
                 })
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .configure(http::routes)
         })
         .workers(settings.http_workers)

@@ -125,6 +125,11 @@ CREATE TABLE outbox
     locked_until        bigint,
     provider_message_id text,
     last_error          text,
+    error_code          text,
+    error_reason        text,
+    -- 1 once the outcome (accepted or failed) is recorded on the interaction; until then the
+    -- sender keeps trying to record it.
+    recorded            bigint NOT NULL DEFAULT 0,
     created_at          bigint NOT NULL
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);

@@ -52,7 +52,7 @@ impl Projection for Outbox {
             }
             E::OutboundMessageAccepted { message_id, provider_message_id, .. } => {
                 sqlx::query(
-                    "UPDATE outbox SET status = 'sent', provider_message_id = $2, locked_until = NULL
+                    "UPDATE outbox SET status = 'sent', provider_message_id = $2, recorded = 1, locked_until = NULL
                       WHERE message_id = $1",
                 )
                 .bind(message_id.to_string())
@@ -62,10 +62,13 @@ impl Projection for Outbox {
             }
             E::OutboundMessageFailed { message_id, failure, .. } => {
                 sqlx::query(
-                    "UPDATE outbox SET status = 'failed', last_error = $2, locked_until = NULL WHERE message_id = $1",
+                    "UPDATE outbox SET status = 'failed', error_code = $2, error_reason = $3, recorded = 1,
+                            locked_until = NULL
+                      WHERE message_id = $1",
                 )
                 .bind(message_id.to_string())
-                .bind(format!("{}: {}", failure.code, failure.reason))
+                .bind(failure.code.as_str())
+                .bind(failure.reason.as_str())
                 .execute(&mut *conn)
                 .await?;
             }

@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 use switchboard_domain::queue::QueueEvent;
 use switchboard_domain::{InteractionId, QueueId};
 
-use crate::runtime::{Projection, ms};
+use crate::runtime::Projection;
 use crate::{DomainEventPayload, StoredEvent};
 
 /// The timers projection.
@@ -63,7 +63,7 @@ impl Projection for Timers {
                 )
                 .bind(offer_timer_id(queue, *interaction_id, *attempt))
                 .bind(queue)
-                .bind(ms(*expires_at))
+                .bind(ceil_ms(*expires_at))
                 .bind(serde_json::to_string(&body).unwrap_or_default())
                 .execute(&mut *conn)
                 .await?;
@@ -90,7 +90,29 @@ impl Projection for Timers {
     }
 }
 
+/// Epoch milliseconds rounded up: a timer must never be due before its deadline, or the
+/// command it sends would arrive a fraction of a millisecond early and do nothing.
+pub fn ceil_ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    let ms = at.timestamp_millis();
+    if at.timestamp_subsec_nanos() % 1_000_000 == 0 { ms } else { ms + 1 }
+}
+
 /// Parses a queue id out of a timer row's aggregate id.
 pub fn queue_of(row_aggregate_id: &str) -> Option<QueueId> {
     row_aggregate_id.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::ceil_ms;
+
+    #[test]
+    fn timer_deadlines_round_up_to_the_millisecond() {
+        let exact = Utc.timestamp_millis_opt(1_767_607_200_123).single().expect("valid");
+        assert_eq!(ceil_ms(exact), 1_767_607_200_123);
+        let fraction = exact + chrono::Duration::microseconds(1);
+        assert_eq!(ceil_ms(fraction), 1_767_607_200_124);
+    }
 }

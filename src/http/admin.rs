@@ -132,6 +132,25 @@ fn base_url(raw: Option<&str>) -> Result<String, ApiError> {
     Ok(url)
 }
 
+/// A Graph API version path segment such as `v23.0` (it is put into request URLs).
+fn api_version(raw: Option<&str>) -> Result<String, ApiError> {
+    let v = raw.unwrap_or("v23.0");
+    let ok = v.strip_prefix('v').and_then(|rest| rest.split_once('.')).is_some_and(|(major, minor)| {
+        !major.is_empty()
+            && !minor.is_empty()
+            && major.bytes().all(|b| b.is_ascii_digit())
+            && minor.bytes().all(|b| b.is_ascii_digit())
+    });
+    if !ok {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credentials",
+            "`api_version` must look like v23.0",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
 /// Connects a WhatsApp business number.
 #[utoipa::path(post, path = "/api/accounts", request_body = CreateAccount,
     responses((status = 201, body = AccountView), (status = 422, body = super::errors::ErrorBody)),
@@ -153,7 +172,7 @@ pub async fn create_account(
             app_id: required("app_id", &m.app_id)?,
             phone_number_id: required("phone_number_id", &m.phone_number_id)?,
             api_base_url: base_url(m.api_base_url.as_deref())?,
-            api_version: m.api_version.unwrap_or_else(|| "v23.0".to_owned()),
+            api_version: api_version(m.api_version.as_deref())?,
             access_token: sealer.seal(&required("access_token", &m.access_token)?),
             app_secret: sealer.seal(&required("app_secret", &m.app_secret)?),
             verify_token: sealer.seal(&required("verify_token", &m.verify_token)?),
@@ -351,12 +370,14 @@ pub async fn create_agent(
     let name = DisplayName::parse(&body.name)?;
     let agent_id = AgentId::new();
     let core = &state.core;
+    // The token first: if registering then fails, an unusable token is left behind, never an
+    // agent nobody can log in as.
+    let token =
+        auth::issue(&core.db.any, Role::Agent, Some(agent_id), name.as_ref(), core.clock.now_ms()).await?;
     let cmd = AgentCommand::Register { name: name.clone(), at: core.clock.now() };
     core.agents
         .execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
         .await?;
-    let token =
-        auth::issue(&core.db.any, Role::Agent, Some(agent_id), name.as_ref(), core.clock.now_ms()).await?;
     Ok(HttpResponse::Created().json(AgentCreated { agent_id: agent_id.to_string(), token }))
 }
 

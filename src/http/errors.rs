@@ -210,6 +210,9 @@ impl From<OfferError> for ApiError {
             OfferError::UnknownInteraction => {
                 Self::not_found("interaction_not_found", "no such interaction in a queue")
             }
+            OfferError::NotAccountMember => {
+                Self::new(StatusCode::FORBIDDEN, "not_account_member", e.to_string())
+            }
             OfferError::Queue(e) => e.into(),
             OfferError::Interaction(e) => e.into(),
         }

@@ -38,14 +38,17 @@ pub struct AppState {
     pub public_url: String,
 }
 
-/// An authenticated caller, extracted from `Authorization: Bearer <token>` (or the
-/// `access_token` query parameter on the websocket, where browsers cannot set headers).
+/// An authenticated caller, extracted from `Authorization: Bearer <token>`, or, on the
+/// websocket only (browsers cannot set headers there), the `access_token` query parameter.
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
 fn bearer(req: &HttpRequest) -> Option<String> {
     if let Some(value) = req.headers().get("Authorization").and_then(|v| v.to_str().ok()) {
         return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+    }
+    if req.path() != "/ws" {
+        return None;
     }
     web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
         .ok()

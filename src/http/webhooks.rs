@@ -114,7 +114,15 @@ async fn receive_inner(
     })?;
     let batch = meta::parse_webhook(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string()))?;
-    let messages = ingest::validate(batch.messages)?;
+    // A Meta app may deliver several numbers' traffic to one callback: only this account's
+    // number is recorded here (see docs/providers/meta.md for per-number callback URLs).
+    let (ours, foreign): (Vec<_>, Vec<_>) =
+        batch.messages.into_iter().partition(|m| m.to_phone_number_id == settings.phone_number_id);
+    if !foreign.is_empty() {
+        tracing::warn!(count = foreign.len(), %account_id, "messages for another phone number id were not recorded");
+        count(state, "foreign_number");
+    }
+    let messages = ingest::validate(ours)?;
     for message in &messages {
         ingest::record_message(&state.core, account_id, &account, message, "meta").await?;
     }

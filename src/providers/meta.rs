@@ -80,7 +80,8 @@ pub fn verify_signature(
 // ---------------------------------------------------------------------------------------
 // GET verification handshake
 
-/// Why a `GET` verification request was refused (answer 403 for all of them).
+/// Why a `GET` verification request was refused (the webhook handler answers 403 for a wrong
+/// token and 400 for a malformed request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HandshakeError {
     #[error("hub.mode is not \"subscribe\"")]

@@ -25,6 +25,11 @@ pub type Store<A> = PersistedEventStore<EventRepository, A>;
 /// How many times a command is retried after a concurrency conflict.
 pub const MAX_CONFLICT_RETRIES: usize = 3;
 
+/// How long a read (`GetState`) trusts the cached state. Commands never need this (a stale
+/// cache makes the commit conflict, which reloads), but reads would otherwise not see what
+/// another node appended for as long as this actor stays busy.
+pub const STATE_TTL: Duration = Duration::from_secs(5);
+
 /// Metadata stored with every event: when, who, and which request caused it.
 pub type Metadata = HashMap<String, String>;
 
@@ -87,6 +92,8 @@ pub struct AggregateActor<A: Decider> {
     id: String,
     store: Arc<Store<A>>,
     cached: Option<(A, usize)>,
+    /// When `cached` was last known to match the store (loaded, or committed on top of).
+    fresh_at: Instant,
     last_active: Instant,
     idle_after: Duration,
     on_stop: Box<dyn Fn() + Send>,
@@ -103,7 +110,16 @@ impl<A: Decider> AggregateActor<A> {
         on_stop: Box<dyn Fn() + Send>,
         on_commit: Arc<dyn Fn() + Send + Sync>,
     ) -> Self {
-        Self { id, store, cached: None, last_active: Instant::now(), idle_after, on_stop, on_commit }
+        Self {
+            id,
+            store,
+            cached: None,
+            fresh_at: Instant::now(),
+            last_active: Instant::now(),
+            idle_after,
+            on_stop,
+            on_commit,
+        }
     }
 }
 
@@ -214,6 +230,7 @@ where
         let fut = execute(self.store.clone(), self.id.clone(), self.cached.take(), msg.command, msg.metadata);
         AtomicResponse::new(Box::pin(fut.into_actor(self).map(|(cached, result), act, _| {
             act.cached = cached;
+            act.fresh_at = Instant::now();
             act.last_active = Instant::now();
             if matches!(&result, Ok(events) if !events.is_empty()) {
                 (act.on_commit)();
@@ -233,16 +250,25 @@ where
         self.last_active = Instant::now();
         let store = self.store.clone();
         let id = self.id.clone();
-        let cached = self.cached.take();
+        let cached = self.cached.take().filter(|_| self.fresh_at.elapsed() < STATE_TTL);
         let fut = async move {
             match cached {
-                Some(s) => Ok(s),
-                None => load(&store, &id).await,
+                Some(s) => Ok((s, false)),
+                None => load(&store, &id).await.map(|s| (s, true)),
             }
         };
-        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|loaded, act, _| match loaded {
-            Ok((state, sequence)) => {
-                act.cached = Some((state.clone(), sequence));
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok(((state, sequence), reloaded)) => {
+                if reloaded {
+                    act.fresh_at = Instant::now();
+                }
+                if sequence == 0 {
+                    // Nothing exists under this id (e.g. a webhook for an unknown account):
+                    // do not keep an actor around for it.
+                    ctx.stop();
+                } else {
+                    act.cached = Some((state.clone(), sequence));
+                }
                 Ok(Snapshot { state, sequence })
             }
             Err(e) => Err(CommandError::Store(e)),

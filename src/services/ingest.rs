@@ -152,15 +152,15 @@ pub async fn record_status(
     update: &StatusUpdate,
     provider: &'static str,
 ) -> Result<StatusOutcome, IngestError> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT interaction_id FROM outbox WHERE provider_message_id = $1 AND account_id = $2",
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT interaction_id, message_id FROM outbox WHERE provider_message_id = $1 AND account_id = $2",
     )
     .bind(update.provider_message_id.as_str())
     .bind(account_id.to_string())
     .fetch_optional(&core.db.any)
     .await
     .map_err(|e| IngestError::Unavailable(e.to_string()))?;
-    let Some((interaction_id,)) = row else {
+    let Some((interaction_id, message_id)) = row else {
         tracing::info!(provider_message_id = %update.provider_message_id, "status for an unknown message");
         return Ok(StatusOutcome::UnknownMessage);
     };
@@ -174,9 +174,30 @@ pub async fn record_status(
         at: update.timestamp,
     };
     let metadata = core.metadata(&Cause::Provider(provider), &update.provider_message_id);
+    match core.interactions.execute(&interaction_id, command.clone(), metadata.clone()).await {
+        Ok(_) => return Ok(StatusOutcome::Recorded),
+        Err(CommandError::Rejected(InteractionError::UnknownMessage)) => {}
+        Err(e) => return Err(unavailable(e)),
+    }
+    // The status overtook the sender: the provider accepted the message (the outbox row has
+    // its id) but the acceptance is not on the interaction yet. Record it, then the status.
+    let message_id: MessageId = message_id
+        .parse()
+        .map_err(|_| IngestError::Invalid { field: "message_id", reason: "corrupt outbox row".into() })?;
+    let accepted = InteractionCommand::RecordOutboundAccepted {
+        message_id,
+        provider_message_id: update.provider_message_id.clone(),
+        at: update.timestamp,
+    };
+    match core.interactions.execute(&interaction_id, accepted, metadata.clone()).await {
+        Ok(_) => {}
+        Err(CommandError::Rejected(InteractionError::UnknownMessage)) => {
+            return Ok(StatusOutcome::UnknownMessage);
+        }
+        Err(e) => return Err(unavailable(e)),
+    }
     match core.interactions.execute(&interaction_id, command, metadata).await {
         Ok(_) => Ok(StatusOutcome::Recorded),
-        // The provider's acceptance is not recorded on the interaction yet.
         Err(CommandError::Rejected(InteractionError::UnknownMessage)) => Ok(StatusOutcome::UnknownMessage),
         Err(e) => Err(unavailable(e)),
     }

@@ -15,6 +15,9 @@ pub enum OfferError {
     /// The interaction does not exist or is not routed to a queue.
     #[error("no such interaction")]
     UnknownInteraction,
+    /// The agent was not added to the interaction's account, so may not work it.
+    #[error("the agent is not a member of the interaction's account")]
+    NotAccountMember,
     /// The queue refused (no pending offer to this agent).
     #[error(transparent)]
     Queue(#[from] CommandError<QueueError>),
@@ -37,7 +40,18 @@ pub async fn accept(
     cause: &Cause,
     correlation: &str,
 ) -> Result<(), OfferError> {
-    let (queue_id, _) = queue_of(core, interaction_id).await?;
+    let (queue_id, interaction) = queue_of(core, interaction_id).await?;
+    // Queue membership and account membership are configured separately; an agent who may
+    // not see the account's interactions may not take one either.
+    let account_id = interaction.account_id.ok_or(OfferError::UnknownInteraction)?;
+    let account = core
+        .accounts
+        .state(&account_id.to_string())
+        .await
+        .map_err(|e| OfferError::Interaction(CommandError::Store(e.to_string())))?;
+    if !account.state.agents.contains(&agent_id) {
+        return Err(OfferError::NotAccountMember);
+    }
     let at = core.clock.now();
     core.queues
         .execute(

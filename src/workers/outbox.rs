@@ -20,12 +20,16 @@ use crate::core::{Cause, Core};
 use crate::providers::SendOutcome;
 use crate::providers::meta::MetaClient;
 
-/// How long a claimed message stays leased to the sender that claimed it.
+/// How long a claimed message stays leased to the sender that claimed it. A batch is sent
+/// concurrently and each call times out after 15 s, so a lease always outlives its batch.
 const LEASE_MS: i64 = 60_000;
+/// Messages claimed (and sent concurrently) per round.
+const BATCH: i64 = 16;
 /// After this many failed attempts a retryable failure becomes permanent.
 pub const MAX_ATTEMPTS: i64 = 8;
 
-/// A claimed message.
+/// A claimed row: either a message to send (`pending`) or a provider outcome that is not
+/// yet recorded on its interaction (`sent` / `failed` with `recorded = 0`).
 #[derive(Debug, Clone)]
 struct Claimed {
     message_id: String,
@@ -34,6 +38,10 @@ struct Claimed {
     to_phone: String,
     body: String,
     attempts: i64,
+    status: String,
+    provider_message_id: Option<String>,
+    error_code: Option<String>,
+    error_reason: Option<String>,
 }
 
 async fn claim(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
@@ -42,12 +50,16 @@ async fn claim(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<Claimed>, sql
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "UPDATE outbox SET locked_until = $1 + {LEASE_MS}, attempts = attempts + 1
+        "UPDATE outbox
+            SET locked_until = $1 + {LEASE_MS},
+                attempts = CASE WHEN status = 'pending' THEN attempts + 1 ELSE attempts END
           WHERE message_id IN (SELECT message_id FROM outbox
-                                WHERE status = 'pending' AND next_attempt_at <= $1
+                                WHERE ((status = 'pending' AND next_attempt_at <= $1)
+                                       OR (status IN ('sent', 'failed') AND recorded = 0))
                                   AND (locked_until IS NULL OR locked_until < $1)
                                 ORDER BY next_attempt_at LIMIT $2 {lock})
-        RETURNING message_id, interaction_id, account_id, to_phone, body, attempts"
+        RETURNING message_id, interaction_id, account_id, to_phone, body, attempts, status,
+                  provider_message_id, error_code, error_reason"
     );
     let rows = sqlx::query(&sql).bind(now_ms).bind(limit).fetch_all(&core.db.any).await?;
     rows.into_iter()
@@ -59,12 +71,18 @@ async fn claim(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<Claimed>, sql
                 to_phone: row.try_get("to_phone")?,
                 body: row.try_get("body")?,
                 attempts: row.try_get("attempts")?,
+                status: row.try_get("status")?,
+                provider_message_id: row.try_get("provider_message_id")?,
+                error_code: row.try_get("error_code")?,
+                error_reason: row.try_get("error_reason")?,
             })
         })
         .collect()
 }
 
-/// Exponential back-off with jitter: 1 s, 2 s, 4 s ... capped at 5 min, ±20 %.
+/// Exponential back-off with jitter (±20 %): `2^attempts` seconds, capped at 5 min, and
+/// never sooner than the provider's `Retry-After`. `attempts` counts the attempt that just
+/// failed, so the waits are about 2 s, 4 s, 8 s ... 128 s over `MAX_ATTEMPTS`.
 pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
     let exp = 1u64 << attempts.clamp(0, 9);
     let base = Duration::from_secs(exp.min(300));
@@ -116,33 +134,27 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
 }
 
 async fn record(core: &Core, msg: &Claimed, outcome: SendOutcome) -> anyhow::Result<()> {
-    let now = core.clock.now();
-    let message_id: MessageId = msg.message_id.parse()?;
-    let meta = core.metadata(&Cause::System("outbox"), &msg.message_id);
     match outcome {
         SendOutcome::Accepted { provider_message_id } => {
             // Mark the row first: a status webhook can now find the interaction, and the
-            // row is never claimed again whatever happens to the command below.
+            // message is never sent again whatever happens to the command below (until it is
+            // recorded, the row is claimed again to retry recording, not sending).
             sqlx::query(
-                "UPDATE outbox SET status = 'sent', provider_message_id = $2, locked_until = NULL WHERE message_id = $1",
+                "UPDATE outbox SET status = 'sent', provider_message_id = $2, recorded = 0 WHERE message_id = $1",
             )
             .bind(msg.message_id.as_str())
             .bind(provider_message_id.as_str())
             .execute(&core.db.any)
             .await?;
-            let cmd = InteractionCommand::RecordOutboundAccepted { message_id, provider_message_id, at: now };
-            core.interactions
-                .execute(&msg.interaction_id, cmd, meta)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            record_accepted(core, msg, provider_message_id).await
         }
         SendOutcome::Rejected { error, .. } => {
-            fail(core, msg, message_id, error.code, error.detail.unwrap_or(error.title), meta).await?;
+            fail(core, msg, error.code, error.detail.unwrap_or(error.title)).await
         }
         SendOutcome::Retryable { reason, retry_after } => {
             if msg.attempts >= MAX_ATTEMPTS {
                 let reason = format!("gave up after {} attempts: {reason}", msg.attempts);
-                fail(core, msg, message_id, "retries_exhausted".into(), reason, meta).await?;
+                fail(core, msg, "retries_exhausted".into(), reason).await
             } else {
                 let next = core.clock.now_ms() + backoff(msg.attempts, retry_after).as_millis() as i64;
                 sqlx::query(
@@ -153,46 +165,82 @@ async fn record(core: &Core, msg: &Claimed, outcome: SendOutcome) -> anyhow::Res
                 .bind(reason)
                 .execute(&core.db.any)
                 .await?;
+                Ok(())
             }
         }
     }
+}
+
+async fn mark_recorded(core: &Core, msg: &Claimed) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET recorded = 1, locked_until = NULL WHERE message_id = $1")
+        .bind(msg.message_id.as_str())
+        .execute(&core.db.any)
+        .await?;
     Ok(())
 }
 
-async fn fail(
-    core: &Core,
-    msg: &Claimed,
-    message_id: MessageId,
-    code: String,
-    reason: String,
-    meta: crate::runtime::Metadata,
-) -> anyhow::Result<()> {
+async fn record_accepted(core: &Core, msg: &Claimed, provider_message_id: String) -> anyhow::Result<()> {
+    let message_id: MessageId = msg.message_id.parse()?;
+    let meta = core.metadata(&Cause::System("outbox"), &msg.message_id);
+    let cmd =
+        InteractionCommand::RecordOutboundAccepted { message_id, provider_message_id, at: core.clock.now() };
+    core.interactions.execute(&msg.interaction_id, cmd, meta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    mark_recorded(core, msg).await
+}
+
+async fn fail(core: &Core, msg: &Claimed, code: String, reason: String) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE outbox SET status = 'failed', last_error = $2, locked_until = NULL WHERE message_id = $1",
+        "UPDATE outbox SET status = 'failed', error_code = $2, error_reason = $3, recorded = 0 WHERE message_id = $1",
     )
     .bind(msg.message_id.as_str())
-    .bind(format!("{code}: {reason}"))
+    .bind(code.as_str())
+    .bind(reason.as_str())
     .execute(&core.db.any)
     .await?;
+    record_failed(core, msg, code, reason).await
+}
+
+async fn record_failed(core: &Core, msg: &Claimed, code: String, reason: String) -> anyhow::Result<()> {
+    let message_id: MessageId = msg.message_id.parse()?;
+    let meta = core.metadata(&Cause::System("outbox"), &msg.message_id);
     let cmd = InteractionCommand::RecordOutboundFailed {
         message_id,
         failure: ProviderFailure { code, reason },
         at: core.clock.now(),
     };
     core.interactions.execute(&msg.interaction_id, cmd, meta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
+    mark_recorded(core, msg).await
 }
 
-/// Sends everything due now; returns how many were attempted.
-pub async fn run_once(core: &Core) -> anyhow::Result<usize> {
-    let claimed = claim(core, core.clock.now_ms(), 50).await?;
-    for msg in &claimed {
-        let outcome = send(core, msg).await;
-        if let Err(e) = record(core, msg, outcome).await {
-            tracing::error!(message_id = %msg.message_id, error = %e, "recording a send outcome failed");
+async fn process(core: &Core, msg: Claimed) {
+    let result = match msg.status.as_str() {
+        "pending" => {
+            let outcome = send(core, &msg).await;
+            record(core, &msg, outcome).await
         }
+        // The provider answered earlier but the outcome did not reach the interaction.
+        "sent" => match msg.provider_message_id.clone() {
+            Some(id) => record_accepted(core, &msg, id).await,
+            None => Ok(()),
+        },
+        _ => {
+            let (code, reason) = (msg.error_code.clone(), msg.error_reason.clone());
+            record_failed(core, &msg, code.unwrap_or_default(), reason.unwrap_or_default()).await
+        }
+    };
+    if let Err(e) = result {
+        // The lease lapses and the row is claimed again.
+        tracing::error!(message_id = %msg.message_id, error = %e, "recording a send outcome failed");
     }
-    Ok(claimed.len())
+}
+
+/// Sends (or finishes recording) everything due now, concurrently; returns how many rows
+/// were claimed.
+pub async fn run_once(core: &Core) -> anyhow::Result<usize> {
+    let claimed = claim(core, core.clock.now_ms(), BATCH).await?;
+    let n = claimed.len();
+    futures_util::future::join_all(claimed.into_iter().map(|msg| process(core, msg))).await;
+    Ok(n)
 }
 
 /// Runs the sender until shutdown. New outbox rows appear after the outbox projection runs,

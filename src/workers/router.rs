@@ -4,13 +4,15 @@
 //! - an agent joining a queue becomes a member; ready/paused/offline changes their
 //!   availability in each of their queues;
 //! - an accepted offer assigns the interaction (the accept endpoint does it too; this makes
-//!   it happen even if the server died in between).
+//!   it happen even if the server died in between);
+//! - an offer that timed out pauses its agent ("missed offer"): they are probably away, and
+//!   their presence should say so until they choose to be ready again.
 //!
 //! Every command is idempotent, so replaying a batch after a crash changes nothing.
 
 use std::time::Duration;
 
-use switchboard_domain::agent::{AgentEvent, Presence};
+use switchboard_domain::agent::{AgentCommand, AgentEvent, Presence};
 use switchboard_domain::interaction::{InteractionCommand, InteractionEvent};
 use switchboard_domain::queue::{QueueCommand, QueueEvent};
 use switchboard_domain::{AgentId, QueueId};
@@ -22,6 +24,8 @@ use crate::core::{Cause, Core};
 
 const NAME: &str = "router";
 const CAUSE: Cause = Cause::System("router");
+/// The pause reason recorded when an agent lets an offer lapse.
+pub const MISSED_OFFER: &str = "missed offer";
 
 /// Runs the router until shutdown.
 pub async fn run(core: Core, mut shutdown: watch::Receiver<bool>, poll: Duration) {
@@ -72,10 +76,13 @@ async fn set_availability(
     agent_id: AgentId,
     queues: &[QueueId],
     available: bool,
+    correlation: &str,
 ) -> anyhow::Result<()> {
     for queue_id in queues {
         let cmd = QueueCommand::SetAgentAvailability { agent_id, available, at: core.clock.now() };
-        ignore_rejection(core.queues.execute(&queue_id.to_string(), cmd, core.metadata(&CAUSE, "")).await)?;
+        ignore_rejection(
+            core.queues.execute(&queue_id.to_string(), cmd, core.metadata(&CAUSE, correlation)).await,
+        )?;
     }
     Ok(())
 }
@@ -133,10 +140,21 @@ async fn react(core: &Core, event: &StoredEvent) -> anyhow::Result<()> {
                 | AgentEvent::AgentPaused { .. }
                 | AgentEvent::AgentLoggedIn { .. }
                 | AgentEvent::AgentLoggedOut { .. } => {
-                    set_availability(core, agent_id, &queues, agent.state.presence == Presence::Ready).await
+                    set_availability(
+                        core,
+                        agent_id,
+                        &queues,
+                        agent.state.presence == Presence::Ready,
+                        &correlation,
+                    )
+                    .await
                 }
                 AgentEvent::AgentRegistered { .. } => Ok(()),
             }
+        }
+        DomainEventPayload::Queue(QueueEvent::OfferTimedOut { agent_id, .. }) => {
+            let cmd = AgentCommand::Pause { reason: Some(MISSED_OFFER.to_owned()), at: now };
+            ignore_rejection(core.agents.execute(&agent_id.to_string(), cmd, meta).await)
         }
         DomainEventPayload::Queue(QueueEvent::OfferAccepted { interaction_id, agent_id, .. }) => {
             let cmd = InteractionCommand::AssignAgent { agent_id, at: now };

@@ -26,6 +26,8 @@ pub struct DueTimer {
     pub timer_id: String,
     /// The aggregate it targets.
     pub aggregate_id: String,
+    /// When it was due (epoch ms).
+    pub fire_at: i64,
     /// What to do.
     pub payload: TimerPayload,
 }
@@ -42,7 +44,7 @@ pub async fn claim_due(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<DueTi
                               WHERE status = 'scheduled' AND fire_at <= $1
                                 AND (locked_until IS NULL OR locked_until < $1)
                               ORDER BY fire_at LIMIT $2 {lock})
-        RETURNING timer_id, aggregate_id, payload"
+        RETURNING timer_id, aggregate_id, fire_at, payload"
     );
     let rows = sqlx::query(&sql).bind(now_ms).bind(limit).fetch_all(&core.db.any).await?;
     let mut due = Vec::with_capacity(rows.len());
@@ -52,6 +54,7 @@ pub async fn claim_due(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<DueTi
             Ok(payload) => due.push(DueTimer {
                 timer_id: row.try_get("timer_id")?,
                 aggregate_id: row.try_get("aggregate_id")?,
+                fire_at: row.try_get("fire_at")?,
                 payload,
             }),
             Err(e) => tracing::error!(error = %e, payload, "undecodable timer payload"),
@@ -65,11 +68,10 @@ pub async fn fire(core: &Core, timer: &DueTimer) -> bool {
     let meta = core.metadata(&Cause::System("timer"), &timer.timer_id);
     let result = match &timer.payload {
         TimerPayload::OfferTimeout { interaction_id, attempt } => {
-            let cmd = QueueCommand::ExpireOffer {
-                interaction_id: *interaction_id,
-                attempt: *attempt,
-                at: core.clock.now(),
-            };
+            // Never earlier than the deadline, whatever the clocks of the nodes say.
+            let due = chrono::DateTime::from_timestamp_millis(timer.fire_at).unwrap_or_default();
+            let at = core.clock.now().max(due);
+            let cmd = QueueCommand::ExpireOffer { interaction_id: *interaction_id, attempt: *attempt, at };
             core.queues.execute(&timer.aggregate_id, cmd, meta).await.map(|_| ())
         }
     };

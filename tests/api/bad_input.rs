@@ -270,6 +270,7 @@ async fn agents_see_only_the_accounts_they_were_added_to() {
     let s = app.setup(10).await;
     let (_outsider, outsider_token) = app.create_agent("Out").await;
     assert_eq!(app.webhook(&s.account_id, &fixture("meta_inbound_text.json")).await.status(), 200);
+    app.settle().await; // membership is a projection too
     let list = app.eventually("/api/interactions", |v| v.as_array().map(Vec::len) == Some(1)).await;
     let id = list[0]["interaction_id"].as_str().expect("id").to_owned();
     // The member sees it.

@@ -34,10 +34,16 @@ async fn offer_timeout(backend: Backend) {
     assert_eq!(offer2["attempt"], 2);
     app.settle().await;
     assert_eq!(app.count_events(Some("OfferTimedOut")).await, 1);
-    // The agent who let it lapse is no longer offered work until they are ready again.
+    // The agent who let it lapse is paused ("missed offer") and offered nothing more ...
     let queues = app.get_json(&app.admin_token, "/api/queues/status").await;
     assert_eq!(queues[0]["available_agents"], 1);
     assert_eq!(queues[0]["timed_out_total"], 1);
+    let agents = app.get_json(&app.admin_token, "/api/agents/status").await;
+    let sam = agents.as_array().expect("array").iter().find(|a| a["name"] == "Sam").expect("Sam").clone();
+    assert_eq!((sam["presence"].as_str(), sam["reason"].as_str()), (Some("paused"), Some("missed offer")));
+    // ... until they say they are ready again.
+    assert_eq!(app.post(&s.agent_token, "/api/me/ready", serde_json::json!({})).await.status(), 204);
+    app.eventually("/api/queues/status", |v| v[0]["available_agents"] == 2).await;
     app.stop().await;
 }
 

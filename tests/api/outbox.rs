@@ -78,8 +78,10 @@ async fn a_transient_failure_is_retried_with_back_off_until_accepted() {
     assert_eq!(pending["messages"][1]["status"], "pending");
     for _ in 0..100 {
         // The outbox projection may not have enqueued the row yet.
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT attempts FROM outbox").fetch_optional(&app.core.db.any).await.expect("query");
+        let row: Option<(i64,)> = sqlx::query_as("SELECT attempts FROM outbox")
+            .fetch_optional(&app.core.db.any)
+            .await
+            .expect("query");
         if row.is_some_and(|r| r.0 == 1) {
             break;
         }

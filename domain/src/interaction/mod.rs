@@ -46,8 +46,9 @@ pub enum InboundContent {
     },
 }
 
-/// A message's delivery status as reported by the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A message's delivery status as reported by the provider. Its order is `rank`, not the
+/// declaration order (`Failed` sits outside the forward-only chain), so it derives no `Ord`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Accepted by us, not yet by the provider.
