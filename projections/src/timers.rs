@@ -94,7 +94,7 @@ impl Projection for Timers {
 /// command it sends would arrive a fraction of a millisecond early and do nothing.
 pub fn ceil_ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     let ms = at.timestamp_millis();
-    if at.timestamp_subsec_nanos() % 1_000_000 == 0 { ms } else { ms + 1 }
+    if at.timestamp_subsec_nanos().is_multiple_of(1_000_000) { ms } else { ms + 1 }
 }
 
 /// Parses a queue id out of a timer row's aggregate id.
