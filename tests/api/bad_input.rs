@@ -287,3 +287,51 @@ async fn agents_see_only_the_accounts_they_were_added_to() {
     assert_eq!(error_code(r).await, (403, "forbidden".into()));
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_agent_outside_the_account_cannot_take_its_interactions() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    // Ana is in the queue but was never added to the account.
+    let (ana, ana_token) = app.create_agent("Ana").await;
+    let r = app
+        .post(&app.admin_token, &format!("/api/queues/{}/agents", s.queue_id), json!({"agent_id": ana}))
+        .await;
+    assert_eq!(r.status(), 204);
+    app.agent_ready(&ana_token).await;
+    app.settle().await;
+    let mut ws = app.connect_ws(&ana_token).await;
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_inbound_text.json")).await.status(), 200);
+    let offer = ws.next_of("offer").await;
+    let id = offer["interaction_id"].as_str().expect("id");
+    let r = app.post(&ana_token, &format!("/api/interactions/{id}/accept"), json!({})).await;
+    assert_eq!(error_code(r).await, (403, "not_account_member".into()));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn messages_for_another_phone_number_are_not_recorded_on_this_account() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    app.settle().await;
+    let before = app.count_events(None).await;
+    let other = String::from_utf8(fixture("meta_inbound_text.json"))
+        .expect("utf8")
+        .replace("\"phone_number_id\": \"100000000000002\"", "\"phone_number_id\": \"999\"");
+    assert_eq!(app.webhook(&s.account_id, other.as_bytes()).await.status(), 200);
+    assert_eq!(app.count_events(None).await, before);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn tokens_in_query_strings_are_refused_outside_the_websocket() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let r = app
+        .client
+        .get(app.url(&format!("/api/queues/status?access_token={}", app.admin_token)))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(error_code(r).await, (401, "unauthorized".into()));
+    app.stop().await;
+}

@@ -112,3 +112,59 @@ async fn a_text_outside_the_24h_window_is_refused_before_calling_the_provider() 
     assert_eq!(r.json::<Value>().await.expect("json")["error"]["code"], "window_closed");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_status_that_overtakes_the_recorded_acceptance_is_kept() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    // Meta answers slowly: while the sender waits, Meta has in fact accepted the message
+    // and its "delivered" status arrives first.
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_bytes(fixture("meta_send_response.json"))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&app.graph)
+        .await;
+    let (mut ws, id) = assigned(&app, &s).await;
+    let r =
+        app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    assert_eq!(r.status(), 202);
+    // Wait for the sender to hold the row, then record what Meta knows (its id) on the row,
+    // as a sender on another node that crashed before recording would have left it.
+    for _ in 0..200 {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT attempts FROM outbox")
+            .fetch_optional(&app.core.db.any)
+            .await
+            .expect("query");
+        if row.is_some_and(|r| r.0 == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sqlx::query("UPDATE outbox SET status = 'sent', provider_message_id = 'wamid.FAKEOUT0001'")
+        .execute(&app.core.db.any)
+        .await
+        .expect("update");
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_delivered.json")).await.status(), 200);
+    assert_eq!(ws.next_of("message_status").await["status"], "accepted");
+    assert_eq!(ws.next_of("message_status").await["status"], "delivered");
+    let detail = app
+        .eventually(&format!("/api/interactions/{id}"), |v| v["messages"][1]["status"] == "delivered")
+        .await;
+    assert_eq!(detail["messages"][1]["provider_message_id"], "wamid.FAKEOUT0001");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_status_for_an_unknown_message_is_acknowledged_and_appends_nothing() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    app.settle().await;
+    let before = app.count_events(None).await;
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_read.json")).await.status(), 200);
+    assert_eq!(app.count_events(None).await, before);
+    app.stop().await;
+}
