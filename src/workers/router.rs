@@ -16,7 +16,7 @@ use switchboard_domain::agent::{AgentCommand, AgentEvent, Presence};
 use switchboard_domain::interaction::{InteractionCommand, InteractionEvent};
 use switchboard_domain::queue::{QueueCommand, QueueEvent};
 use switchboard_domain::{AgentId, QueueId};
-use switchboard_projections::{DomainEventPayload, StoredEvent, log};
+use switchboard_projections::{Backend, DomainEventPayload, StoredEvent, log};
 use tokio::sync::watch;
 
 use super::checkpoint;
@@ -54,9 +54,30 @@ pub async fn run(core: Core, mut shutdown: watch::Receiver<bool>, poll: Duration
     }
 }
 
+/// The advisory lock that makes one node's router the only one running at a time.
+const ROUTER_LOCK: i64 = 0x5357_4252_4f55_5445; // "SWBROUTE"
+
 /// Reacts to the next batch of events; returns how many were read.
+///
+/// On PostgreSQL the batch runs under a transaction-scoped advisory lock, so with several
+/// nodes only one router works at a time and checkpoints never move backwards. The lock
+/// assigns no transaction id, so it does not hold back the log's safe horizon. SQLite has a
+/// single process and a single writer: no lock (holding a write transaction here would block
+/// the very commits the router waits for).
 pub async fn run_batch(core: &Core) -> anyhow::Result<usize> {
     let backend = core.db.backend;
+    let mut guard = None;
+    if backend == Backend::Postgres {
+        let mut tx = core.db.any.begin().await?;
+        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(ROUTER_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(0); // another node is routing
+        }
+        guard = Some(tx);
+    }
     let from = checkpoint::load(&core.db.any, backend, NAME).await?;
     let events = {
         let mut conn = core.db.any.acquire().await?;
@@ -67,6 +88,9 @@ pub async fn run_batch(core: &Core) -> anyhow::Result<usize> {
     }
     if let Some(last) = events.last() {
         checkpoint::save(&core.db.any, backend, NAME, &last.checkpoint, core.clock.now_ms()).await?;
+    }
+    if let Some(tx) = guard {
+        tx.rollback().await?; // releases the lock; it wrote nothing
     }
     Ok(events.len())
 }

@@ -173,3 +173,24 @@ async fn a_rolled_back_write_does_not_stall_the_log() {
         log::read_after(&mut conn, LogBackend::Postgres, &Checkpoint::zero(), 100).await.expect("read");
     assert_eq!(seen.iter().map(|e| e.aggregate_id.as_str()).collect::<Vec<_>>(), ["kept"]);
 }
+
+#[actix_web::test]
+async fn only_one_router_runs_at_a_time_on_postgres() {
+    let place = fresh_place(Backend::Postgres).await;
+    let node = core_on(&place, Duration::from_secs(60)).await;
+    // Another node holds the router lock: this node's router does nothing.
+    let mut other = sqlx::PgConnection::connect(&place.url).await.expect("conn");
+    let mut tx = other.begin().await.expect("begin");
+    let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(0x5357_4252_4f55_5445_i64)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("lock");
+    assert!(locked);
+    let queue = QueueId::new().to_string();
+    node.queues.execute(&queue, create(chrono::Utc::now()), Default::default()).await.expect("create");
+    assert_eq!(switchboard::workers::router::run_batch(&node).await.expect("batch"), 0);
+    tx.rollback().await.expect("release");
+    assert_eq!(switchboard::workers::router::run_batch(&node).await.expect("batch"), 1);
+    node.stop();
+}
