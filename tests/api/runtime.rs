@@ -194,3 +194,29 @@ async fn only_one_router_runs_at_a_time_on_postgres() {
     assert_eq!(switchboard::workers::router::run_batch(&node).await.expect("batch"), 1);
     node.stop();
 }
+
+#[actix_web::test]
+async fn sqlite_positions_survive_vacuum() {
+    let place = fresh_place(Backend::Sqlite).await;
+    let core = core_on(&place, Duration::from_secs(60)).await;
+    let now = chrono::Utc::now();
+    for _ in 0..5 {
+        let queue = QueueId::new().to_string();
+        core.queues.execute(&queue, create(now), Default::default()).await.expect("create");
+        core.queues.execute(&queue, add(now), Default::default()).await.expect("add");
+    }
+    let read = |core: Core| async move {
+        let mut conn = core.db.any.acquire().await.expect("conn");
+        log::read_after(&mut conn, LogBackend::Sqlite, &Checkpoint::zero(), 100)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|e| (e.checkpoint.position, e.aggregate_id, e.sequence))
+            .collect::<Vec<_>>()
+    };
+    let before = read(core.clone()).await;
+    sqlx::query("VACUUM").execute(&core.db.any).await.expect("vacuum");
+    assert_eq!(read(core.clone()).await, before);
+    assert_eq!(before.len(), 10);
+    core.stop();
+}
