@@ -160,26 +160,32 @@ async fn execute<A: Decider + Clone>(
     mut cached: Option<(A, usize)>,
     command: A::Command,
     metadata: Metadata,
-) -> (Option<(A, usize)>, Result<Vec<EventEnvelope<A>>, CommandError<A::Error>>)
+) -> (Option<(A, usize)>, bool, Result<Vec<EventEnvelope<A>>, CommandError<A::Error>>)
 where
     A::Command: Clone,
 {
+    // Whether the returned state is known to match the store (it was loaded, or events were
+    // committed on top of it); a no-op command on a cached state proves nothing.
+    let mut fresh = false;
     for _ in 0..=MAX_CONFLICT_RETRIES {
         let (state, seq) = match cached.take() {
             Some(s) => s,
             None => match load(&store, &id).await {
-                Ok(s) => s,
-                Err(e) => return (None, Err(CommandError::Store(e))),
+                Ok(s) => {
+                    fresh = true;
+                    s
+                }
+                Err(e) => return (None, false, Err(CommandError::Store(e))),
             },
         };
         let events = match state.decide(command.clone()) {
             Ok(events) => events,
             // decide is pure, so the state is still exact; it is dropped anyway to keep the
             // rule simple: after any error, the next command starts from the log.
-            Err(e) => return (None, Err(CommandError::Rejected(e))),
+            Err(e) => return (None, false, Err(CommandError::Rejected(e))),
         };
         if events.is_empty() {
-            return (Some((state, seq)), Ok(vec![]));
+            return (Some((state, seq)), fresh, Ok(vec![]));
         }
         let context = cqrs_es::persist::EventStoreAggregateContext {
             aggregate_id: id.clone(),
@@ -194,7 +200,7 @@ where
                 for event in events {
                     state.apply(event);
                 }
-                return (Some((state, seq + n)), Ok(committed));
+                return (Some((state, seq + n)), true, Ok(committed));
             }
             Err(AggregateError::AggregateConflict) => {
                 // Either another writer took our sequence number (reload and decide again)
@@ -202,20 +208,27 @@ where
                 // provider-message index refused a redelivery. Reloading tells them apart:
                 // if nobody appended, the sequence is unchanged and it was the index.
                 match load(&store, &id).await {
-                    Ok((fresh, fresh_seq)) if fresh_seq == seq => {
-                        return (Some((fresh, fresh_seq)), Err(CommandError::DuplicateProviderMessage));
+                    Ok((stored, stored_seq)) if stored_seq == seq => {
+                        return (
+                            Some((stored, stored_seq)),
+                            true,
+                            Err(CommandError::DuplicateProviderMessage),
+                        );
                     }
-                    Ok(fresh) => cached = Some(fresh),
-                    Err(e) => return (None, Err(CommandError::Store(e))),
+                    Ok(reloaded) => {
+                        fresh = true;
+                        cached = Some(reloaded);
+                    }
+                    Err(e) => return (None, false, Err(CommandError::Store(e))),
                 }
             }
             Err(e) if is_provider_key_violation(&e) => {
-                return (None, Err(CommandError::DuplicateProviderMessage));
+                return (None, false, Err(CommandError::DuplicateProviderMessage));
             }
-            Err(e) => return (None, Err(CommandError::Store(e.to_string()))),
+            Err(e) => return (None, false, Err(CommandError::Store(e.to_string()))),
         }
     }
-    (None, Err(CommandError::Conflict))
+    (None, false, Err(CommandError::Conflict))
 }
 
 impl<A> Handler<Execute<A>> for AggregateActor<A>
@@ -228,9 +241,11 @@ where
     fn handle(&mut self, msg: Execute<A>, _ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
         let fut = execute(self.store.clone(), self.id.clone(), self.cached.take(), msg.command, msg.metadata);
-        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|(cached, result), act, _| {
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|(cached, fresh, result), act, _| {
             act.cached = cached;
-            act.fresh_at = Instant::now();
+            if fresh {
+                act.fresh_at = Instant::now();
+            }
             act.last_active = Instant::now();
             if matches!(&result, Ok(events) if !events.is_empty()) {
                 (act.on_commit)();

@@ -4,13 +4,15 @@
 //!
 //! It reads the same global log as the projectors, starting at the head when the server
 //! starts, so events committed by any node reach the agent connected to this one. Delivery is
-//! best effort: a client that reconnects reloads its state through the HTTP API.
+//! best effort: a client that reconnects reloads its state through the HTTP API. Agents also
+//! hear about their own presence changes (e.g. paused after a missed offer).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use switchboard_domain::agent::AgentEvent;
 use switchboard_domain::interaction::{DeliveryStatus, InteractionEvent};
 use switchboard_domain::queue::QueueEvent;
 use switchboard_domain::{AgentId, InteractionId};
@@ -102,6 +104,22 @@ fn frames(
                 json!({"type": "offer_closed", "interaction_id": interaction_id, "reason": reason, "at": at})
                     .to_string(),
             )]
+        }
+        DomainEventPayload::Agent(e) => {
+            let (presence, reason, at) = match e {
+                AgentEvent::AgentLoggedIn { at } => ("paused", None, at),
+                AgentEvent::AgentBecameReady { at } => ("ready", None, at),
+                AgentEvent::AgentPaused { reason, at } => ("paused", reason.as_deref(), at),
+                AgentEvent::AgentLoggedOut { at } => ("offline", None, at),
+                _ => return vec![],
+            };
+            match id.parse::<AgentId>() {
+                Ok(agent_id) => vec![(
+                    agent_id,
+                    json!({"type": "presence", "presence": presence, "reason": reason, "at": at}).to_string(),
+                )],
+                Err(_) => vec![],
+            }
         }
         DomainEventPayload::Interaction(e) => match e {
             InteractionEvent::CustomerMessageReceived { message_id, content, sent_at, at, .. } => to_owner(

@@ -24,8 +24,6 @@ use crate::core::{Cause, Core};
 
 const NAME: &str = "router";
 const CAUSE: Cause = Cause::System("router");
-/// The pause reason recorded when an agent lets an offer lapse.
-pub const MISSED_OFFER: &str = "missed offer";
 
 /// Runs the router until shutdown.
 pub async fn run(core: Core, mut shutdown: watch::Receiver<bool>, poll: Duration) {
@@ -176,8 +174,8 @@ async fn react(core: &Core, event: &StoredEvent) -> anyhow::Result<()> {
                 AgentEvent::AgentRegistered { .. } => Ok(()),
             }
         }
-        DomainEventPayload::Queue(QueueEvent::OfferTimedOut { agent_id, .. }) => {
-            let cmd = AgentCommand::Pause { reason: Some(MISSED_OFFER.to_owned()), at: now };
+        DomainEventPayload::Queue(QueueEvent::OfferTimedOut { agent_id, at, .. }) => {
+            let cmd = AgentCommand::MissOffer { timed_out_at: at, at: now };
             ignore_rejection(core.agents.execute(&agent_id.to_string(), cmd, meta).await)
         }
         DomainEventPayload::Queue(QueueEvent::OfferAccepted { interaction_id, agent_id, .. }) => {

@@ -29,6 +29,11 @@ async fn offer_timeout(backend: Backend) {
     app.core.clock.advance(Duration::from_secs(2));
     let closed = ws1.next_of("offer_closed").await;
     assert_eq!(closed["reason"], "timed_out");
+    let paused = ws1.next_of("presence").await;
+    assert_eq!(
+        (paused["presence"].as_str(), paused["reason"].as_str()),
+        (Some("paused"), Some("missed offer"))
+    );
     let offer2 = ws2.next_of("offer").await;
     assert_eq!(offer2["interaction_id"], interaction_id.as_str());
     assert_eq!(offer2["attempt"], 2);

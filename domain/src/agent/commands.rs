@@ -31,6 +31,14 @@ pub enum AgentCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// An offer to this agent lapsed unanswered: pause them if they are still ready since
+    /// before it lapsed (they are probably away).
+    MissOffer {
+        /// When the offer timed out.
+        timed_out_at: DateTime<Utc>,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Go offline.
     LogOut {
         /// When.

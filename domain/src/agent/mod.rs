@@ -53,7 +53,12 @@ pub struct Agent {
     pub presence: Presence,
     /// Queues the agent belongs to.
     pub queues: BTreeSet<QueueId>,
+    /// When the agent last became ready (to tell a stale missed offer from a fresh one).
+    pub ready_since: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// The pause reason recorded when an agent lets an offer lapse.
+pub const MISSED_OFFER: &str = "missed offer";
 
 impl Agent {
     fn fold(&mut self, event: AgentEvent) {
@@ -65,7 +70,10 @@ impl Agent {
             AgentEvent::AgentLoggedIn { .. } | AgentEvent::AgentPaused { .. } => {
                 self.presence = Presence::Paused
             }
-            AgentEvent::AgentBecameReady { .. } => self.presence = Presence::Ready,
+            AgentEvent::AgentBecameReady { at } => {
+                self.presence = Presence::Ready;
+                self.ready_since = Some(at);
+            }
             AgentEvent::AgentLoggedOut { .. } => self.presence = Presence::Offline,
             AgentEvent::AgentJoinedQueue { queue_id, .. } => {
                 self.queues.insert(queue_id);
@@ -102,6 +110,14 @@ impl Decider for Agent {
                 Presence::Paused => Ok(vec![]),
                 Presence::Ready => Ok(vec![E::AgentPaused { reason, at }]),
             },
+            // Only an agent who has been ready since before the offer lapsed is paused: a
+            // replayed or late timeout must not pause someone who came back since.
+            C::MissOffer { timed_out_at, at } => Ok(match (self.presence, self.ready_since) {
+                (Presence::Ready, Some(since)) if since <= timed_out_at => {
+                    vec![E::AgentPaused { reason: Some(MISSED_OFFER.to_owned()), at }]
+                }
+                _ => vec![],
+            }),
             C::LogOut { at } => Ok(match self.presence {
                 Presence::Offline => vec![],
                 _ => vec![E::AgentLoggedOut { at }],

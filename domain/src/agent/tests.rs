@@ -106,3 +106,28 @@ fn joining_a_queue_is_idempotent() {
         .when(AgentCommand::JoinQueue { queue_id, at: at() })
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn a_missed_offer_pauses_an_agent_ready_since_before_it_lapsed_only() {
+    let ready_at = at();
+    let ready = vec![
+        registered(),
+        AgentEvent::AgentLoggedIn { at: at() },
+        AgentEvent::AgentBecameReady { at: ready_at },
+    ];
+    let later = ready_at + chrono::Duration::seconds(30);
+    Given::with(())
+        .given(ready.clone())
+        .when(AgentCommand::MissOffer { timed_out_at: later, at: later })
+        .then_expect_events(vec![AgentEvent::AgentPaused { reason: Some(MISSED_OFFER.into()), at: later }]);
+    // Ready again after the timeout: a replayed timeout changes nothing.
+    Given::with(())
+        .given(ready.clone())
+        .when(AgentCommand::MissOffer { timed_out_at: ready_at - chrono::Duration::seconds(1), at: later })
+        .then_expect_events(vec![]);
+    // Already paused or offline: nothing to do.
+    Given::with(())
+        .given(vec![registered(), AgentEvent::AgentLoggedIn { at: at() }])
+        .when(AgentCommand::MissOffer { timed_out_at: later, at: later })
+        .then_expect_events(vec![]);
+}
