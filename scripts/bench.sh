@@ -13,13 +13,16 @@
 # 5. prints a table (also saved under $RESULTS_DIR) and removes the databases and files it
 #    created.
 #
-# Needs: cargo, PostgreSQL reachable as postgres@127.0.0.1:5432 (PGHOST/PGPORT/PGUSER
-# override), psql, pgbench, jq; sqlite3 is optional. Takes about 6 minutes plus the build.
+# Needs: PostgreSQL reachable as postgres@127.0.0.1:5432 (PGHOST/PGPORT/PGUSER
+# override), psql, pgbench, jq (and cargo unless SKIP_BUILD); sqlite3 is optional. Takes about
+# 4 minutes plus the build (the PostgreSQL run overruns its 65 s while the server falls behind).
 #
 # Knobs (environment): PG_RATE=5000 SQLITE_RATE=2000 DURATION=60 WARMUP=5 CONVERSATIONS=1000
 # CONCURRENCY=256 PGBENCH_CLIENTS=16 PGBENCH_SECONDS=20 BACKENDS="postgres sqlite"
 # BENCH_PORT=18480 DB_CONNECTIONS=16 SERVER_RUST_LOG="info,sqlx=warn" SKIP_BUILD=1
-# RESULTS_DIR=/some/dir CARGO_TARGET_DIR (honoured; default: the workspace's target/).
+# RESULTS_DIR=/some/dir CARGO_TARGET_DIR (honoured; default: the workspace's target/)
+# PG_SSLMODE (unset: libpq's and sqlx's default `prefer`, i.e. TLS even on loopback when the
+# server offers it; `disable` applies to pgbench and the server alike, keeping the ratio fair).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +40,12 @@ PGBENCH_SECONDS=${PGBENCH_SECONDS:-20}
 BACKENDS=${BACKENDS:-postgres sqlite}
 BENCH_PORT=${BENCH_PORT:-18480}
 SERVER_RUST_LOG=${SERVER_RUST_LOG:-info,sqlx=warn}
+PG_SSLMODE=${PG_SSLMODE:-}
+URL_PARAMS=""
+if [[ -n $PG_SSLMODE ]]; then
+    export PGSSLMODE=$PG_SSLMODE
+    URL_PARAMS="?sslmode=$PG_SSLMODE"
+fi
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")}
 mkdir -p "$RESULTS_DIR"
 RUN_ID=$(date +%s)_$$
@@ -46,7 +55,9 @@ PGBENCH=$(command -v pgbench || true)
 if [[ -z $PGBENCH ]]; then
     PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1 || true)
 fi
-for tool in psql jq cargo; do
+tools="psql jq"
+[[ -n ${SKIP_BUILD:-} ]] || tools+=" cargo"
+for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "bench.sh: $tool is required" >&2; exit 1; }
 done
 [[ -n $PGBENCH ]] || { echo "bench.sh: pgbench is required (postgresql-contrib / postgresql-NN)" >&2; exit 1; }
@@ -121,12 +132,16 @@ sed -e 's/CREATE TABLE events/CREATE TABLE bench_events/' \
 pg -d "$CEILING_DB" -f "$SCRATCH/bench_events.sql" -c "CREATE SEQUENCE bench_seq" >/dev/null
 log "pgbench: $PGBENCH_CLIENTS clients, one event-shaped row per transaction, ${PGBENCH_SECONDS} s"
 "$PGBENCH" -n -M prepared -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_SECONDS" -P 5 \
-    -f "$ROOT/scripts/pgbench_events.sql" "$CEILING_DB" > "$RESULTS_DIR/pgbench.txt" 2>&1 \
-    || { cat "$RESULTS_DIR/pgbench.txt" >&2; exit 1; }
+    -f "$ROOT/scripts/pgbench_events.sql" "$CEILING_DB" > "$RESULTS_DIR/pgbench.txt" 2>&1 &
+PGBENCH_PID=$!
+sleep 1
+PGBENCH_TLS=$(pg -d postgres -c "SELECT coalesce(string_agg(DISTINCT CASE WHEN s.ssl THEN s.version ELSE 'no TLS' END, ','), '?')
+    FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.datname = '$CEILING_DB'")
+wait "$PGBENCH_PID" || { cat "$RESULTS_DIR/pgbench.txt" >&2; exit 1; }
 CEILING_TPS=$(awk '/^tps = / {printf "%.0f", $3}' "$RESULTS_DIR/pgbench.txt")
 CEILING_LAT=$(awk '/^latency average/ {print $4}' "$RESULTS_DIR/pgbench.txt")
 CEILING_ROWS=$(pg -d "$CEILING_DB" -c "SELECT count(*) FROM bench_events")
-log "pgbench ceiling: $CEILING_TPS inserts/s (avg latency $CEILING_LAT ms, $CEILING_ROWS rows)"
+log "pgbench ceiling: $CEILING_TPS inserts/s (avg latency $CEILING_LAT ms, $CEILING_ROWS rows, connections: $PGBENCH_TLS)"
 drop_db "$CEILING_DB"
 
 # ---------------------------------------------------------------------------------------
@@ -156,7 +171,7 @@ run_backend() { # $1 = postgres | sqlite
         postgres)
             dbname=sb_bench_server_$RUN_ID
             create_db "$dbname"
-            url="postgres://$PGUSER@$PGHOST:$PGPORT/$dbname"
+            url="postgres://$PGUSER@$PGHOST:$PGPORT/$dbname$URL_PARAMS"
             rate=$PG_RATE ;;
         sqlite)
             url="sqlite://$datadir/switchboard.db"
@@ -169,6 +184,11 @@ run_backend() { # $1 = postgres | sqlite
     [[ $backend == postgres ]] && commits0=$(pg -d "$dbname" -c \
         "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
     log "$backend: loadgen at $rate msg/s"
+    if [[ $backend == postgres ]]; then
+        ( sleep $((WARMUP + 5)); pg -d postgres -c "SELECT coalesce(string_agg(DISTINCT CASE WHEN s.ssl THEN s.version
+              ELSE 'no TLS' END, ','), '?') FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+              WHERE a.datname = '$dbname'" > "$RESULTS_DIR/server-tls.txt" 2>/dev/null || true ) &
+    fi
     "$LOADGEN" --url "http://127.0.0.1:$BENCH_PORT" --token "$TOKEN" --label "$backend" \
         --conversations "$CONVERSATIONS" --rate "$rate" --duration "$DURATION" --warmup "$WARMUP" \
         --concurrency "$CONCURRENCY" --server-pid "$SERVER_PID" \
@@ -216,11 +236,12 @@ done
 # 5. the table
 {
     cat "$RESULTS_DIR/machine.txt"
-    echo "pgbench ceiling: $CEILING_TPS single-row-commit inserts/s at $PGBENCH_CLIENTS clients (avg latency $CEILING_LAT ms)"
+    echo "pgbench ceiling: $CEILING_TPS single-row-commit inserts/s at $PGBENCH_CLIENTS clients (avg latency $CEILING_LAT ms; $PGBENCH_TLS)"
+    [[ -f $RESULTS_DIR/server-tls.txt ]] && echo "server's PostgreSQL connections: $(cat "$RESULTS_DIR/server-tls.txt")"
     echo
-    printf '| %-8s | %7s | %9s | %6s | %8s | %7s | %7s | %7s | %8s | %8s | %7s | %8s |\n' \
-        backend target achieved errors unsent p50_ms p99_ms max_ms peak_MB server% machine% ceiling
-    printf '|%s|\n' "----------|---------|-----------|--------|----------|---------|---------|---------|----------|----------|---------|----------"
+    printf '| %-8s | %6s | %8s | %6s | %6s | %8s | %8s | %8s | %7s | %7s | %8s | %8s |\n' \
+        backend target achieved errors unsent p50_ms p99_ms max_ms peak_MB server% machine% ratio
+    printf '|%s|\n' "----------|--------|----------|--------|--------|----------|----------|----------|---------|---------|----------|----------"
     for backend in $BACKENDS; do
         f=$RESULTS_DIR/$backend.full.json
         [[ -f $f ]] || continue
@@ -229,9 +250,10 @@ done
               .p50_ms, .p99_ms, .max_ms, .server_vm_hwm_mb, .server_cpu_pct, .machine_busy_pct,
               (if $ceiling > 0 then ((.achieved_rate / $ceiling * 1000 | round) / 1000) else null end) ]
             | @tsv' "$f" \
-        | awk -F'\t' '{printf "| %-8s | %7s | %9s | %6s | %8s | %7s | %7s | %7s | %8s | %8s | %7s | %8s |\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12}'
+        | awk -F'\t' '{printf "| %-8s | %6s | %8s | %6s | %6s | %8s | %8s | %8s | %7s | %7s | %8s | %8s |\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12}'
     done
     echo
-    echo "ceiling = achieved msg/s / pgbench inserts/s (same machine, same run, $PGBENCH_CLIENTS clients)"
+    echo "ratio = achieved msg/s / pgbench single-row-commit inserts/s (same machine, same run, $PGBENCH_CLIENTS clients);"
+    echo "peak_MB = the server's VmHWM; server% = its CPU (100 = one core); machine% = all cores busy"
     echo "results, server logs and loadgen output: $RESULTS_DIR"
 } | tee "$RESULTS_DIR/summary.txt"
