@@ -2,6 +2,7 @@
 //! one actor registry per aggregate type, the clock, the secret sealer and the commit signal.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::{Arbiter, ArbiterHandle};
@@ -17,6 +18,9 @@ use crate::clock::Clock;
 use crate::crypto::Sealer;
 use crate::db::Database;
 use crate::runtime::{Metadata, Registry};
+
+/// How often, at most, commits wake the projectors and workers.
+pub const COMMIT_WAKE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Who caused an event; recorded in every event's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +88,24 @@ impl Core {
         let handles: Arc<Vec<ArbiterHandle>> = Arc::new(arbiters.iter().map(Arbiter::handle).collect());
         let (commits, _) = watch::channel(0u64);
         let commits = Arc::new(commits);
-        let signal = commits.clone();
-        let on_commit: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-            signal.send_modify(|n| *n = n.wrapping_add(1));
+        // Commits only mark the log dirty; a ticker wakes the background loops at most once per
+        // COMMIT_WAKE_INTERVAL. Under load that turns thousands of wake-ups (each a database
+        // round trip per loop) into a hundred batches a second, for at most that much latency.
+        let dirty = Arc::new(AtomicBool::new(false));
+        let mark = dirty.clone();
+        let on_commit: Arc<dyn Fn() + Send + Sync> = Arc::new(move || mark.store(true, Ordering::Release));
+        let signal = Arc::downgrade(&commits);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(COMMIT_WAKE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // Ends once every Core (and so the sender) is gone.
+                let Some(signal) = signal.upgrade() else { return };
+                if dirty.swap(false, Ordering::AcqRel) {
+                    signal.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            }
         });
         let repo = db.events.clone();
         let http = reqwest::Client::builder()
