@@ -104,7 +104,9 @@ impl PersistedEventRepository for EventRepository {
     ) -> Result<(), PersistenceError> {
         match self {
             // Event-store mode never sends a snapshot update.
-            EventRepository::Postgres(_, pool) if snapshot_update.is_none() => pg_append::<A>(pool, events).await,
+            EventRepository::Postgres(_, pool) if snapshot_update.is_none() => {
+                pg_append::<A>(pool, events).await
+            }
             _ => delegate!(self, r => r.persist::<A>(events, snapshot_update.clone())),
         }
     }
@@ -152,7 +154,10 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         Ok(Database {
             backend: Backend::Postgres,
             any,
-            events: EventRepository::Postgres(std::sync::Arc::new(PostgresEventRepository::new(pg.clone())), pg),
+            events: EventRepository::Postgres(
+                std::sync::Arc::new(PostgresEventRepository::new(pg.clone())),
+                pg,
+            ),
         })
     } else if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)

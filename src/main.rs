@@ -47,11 +47,10 @@ async fn main() -> anyhow::Result<()> {
         Command::RebuildProjections(args) => {
             switchboard::telemetry::init(false);
             let db = switchboard::db::connect(&args.database_url, 4).await?;
-            for projection in switchboard_projections::all() {
-                let projector = Projector::new(db.any.clone(), db.backend, projection, 1000);
-                let n = projector.rebuild().await?;
-                println!("{}: {n} events", projector.name());
-            }
+            let projector =
+                Projector::new(db.any.clone(), db.backend, switchboard_projections::combined(), 1000);
+            let n = projector.rebuild().await?;
+            println!("{}: {n} events", projector.name());
         }
     }
     Ok(())

@@ -39,14 +39,13 @@ impl Application {
         let hub = Hub::default();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        for projection in switchboard_projections::all() {
-            let projector = Projector::new(core.db.any.clone(), core.db.backend, projection, 500);
-            tasks.push(tokio::spawn(projector.run(
-                core.commit_signal(),
-                shutdown_rx.clone(),
-                settings.poll_interval,
-            )));
-        }
+        let projector =
+            Projector::new(core.db.any.clone(), core.db.backend, switchboard_projections::combined(), 500);
+        tasks.push(tokio::spawn(projector.run(
+            core.commit_signal(),
+            shutdown_rx.clone(),
+            settings.poll_interval,
+        )));
         tasks.push(tokio::spawn(workers::router::run(
             core.clone(),
             shutdown_rx.clone(),

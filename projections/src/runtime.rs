@@ -32,6 +32,46 @@ pub trait Projection: Send + Sync {
     ) -> Result<(), sqlx::Error>;
 }
 
+/// Several projections run as one: each event is applied to every part, in order, in the
+/// same transaction, under one checkpoint. A rebuild clears every part's tables.
+pub struct Composite {
+    name: &'static str,
+    parts: Vec<Arc<dyn Projection>>,
+    tables: &'static [&'static str],
+}
+
+impl Composite {
+    /// Groups `parts` under the checkpoint `name`. Built once at start-up (the table list is
+    /// leaked to give it the `'static` lifetime the trait asks for).
+    pub fn new(name: &'static str, parts: Vec<Arc<dyn Projection>>) -> Self {
+        let tables: Vec<&'static str> = parts.iter().flat_map(|p| p.tables().iter().copied()).collect();
+        Self { name, parts, tables: Box::leak(tables.into_boxed_slice()) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for Composite {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        self.tables
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        event: &StoredEvent,
+        payload: &DomainEventPayload,
+    ) -> Result<(), sqlx::Error> {
+        for part in &self.parts {
+            part.apply(conn, event, payload).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a batch failed. The checkpoint did not move, so the batch is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {

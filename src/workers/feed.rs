@@ -197,10 +197,14 @@ async fn step(
     position: &mut Checkpoint,
     owners: &mut HashMap<InteractionId, Option<AgentId>>,
 ) -> anyhow::Result<usize> {
-    let events = {
-        let mut conn = core.db.any.acquire().await?;
-        log::read_after(&mut conn, core.db.backend, position, 500).await?
-    };
+    let mut conn = core.db.any.acquire().await?;
+    if hub.session_count() == 0 {
+        // Nobody to tell: skip ahead without reading payloads.
+        *position = log::head(&mut conn, core.db.backend).await?;
+        return Ok(0);
+    }
+    let events = log::read_after(&mut conn, core.db.backend, position, 500).await?;
+    drop(conn);
     for event in &events {
         *position = event.checkpoint.clone();
         let Ok(Some(payload)) = DomainEventPayload::decode(event) else { continue };

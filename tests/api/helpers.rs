@@ -311,7 +311,7 @@ impl TestApp {
     /// Waits (bounded) until the router and every projection have processed the whole log,
     /// so counts taken afterwards are not racing background work.
     pub async fn settle(&self) {
-        let names = ["router", "interaction_list", "agent_status", "queue_status", "timers", "outbox"];
+        let names = ["router", switchboard_projections::READ_MODELS];
         let mut stable_rounds = 0;
         for _ in 0..400 {
             let head = {

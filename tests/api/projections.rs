@@ -38,6 +38,23 @@ async fn dump(pool: &sqlx::AnyPool) -> Vec<String> {
     out
 }
 
+/// The boards' rows as text, in a stable order.
+async fn dump_boards(pool: &sqlx::AnyPool) -> Vec<String> {
+    let queries = [
+        "SELECT agent_id || '|' || name || '|' || presence || '|' || COALESCE(reason, '') || '|' || CAST(updated_at AS TEXT) FROM agent_status ORDER BY agent_id",
+        "SELECT account_id || '|' || agent_id FROM account_members ORDER BY account_id, agent_id",
+        "SELECT queue_id || '|' || name || '|' || CAST(accepted_total AS TEXT) || '|' || CAST(rejected_total AS TEXT) || '|' || CAST(timed_out_total AS TEXT) FROM queue_status ORDER BY queue_id",
+        "SELECT queue_id || '|' || agent_id || '|' || CAST(available AS TEXT) FROM queue_members ORDER BY queue_id, agent_id",
+        "SELECT queue_id || '|' || interaction_id || '|' || COALESCE(offered_to, '') FROM queue_waiting ORDER BY queue_id, interaction_id",
+    ];
+    let mut out = Vec::new();
+    for q in queries {
+        let rows: Vec<(String,)> = sqlx::query_as(q).fetch_all(pool).await.expect("dump boards");
+        out.extend(rows.into_iter().map(|r| r.0));
+    }
+    out
+}
+
 /// Generates a varied history: several customers, messages, an accepted offer, a reply, a
 /// close.
 async fn traffic(app: &TestApp) -> Setup {
@@ -98,11 +115,18 @@ async fn rebuild_and_resume(backend: Backend) {
     traffic(&app).await;
     let pool = app.core.db.any.clone();
     let live = dump(&pool).await;
+    let live_boards = dump_boards(&pool).await;
     assert!(live.len() > 10, "the history is not trivial");
+    assert!(live_boards.len() > 4);
     let (place, _graph) = app.stop().await; // no live projector from here on
 
     let db = switchboard::db::connect(&place.url, 4).await.expect("db");
     let projector = |p: Arc<dyn Projection>, batch| Projector::new(db.any.clone(), db.backend, p, batch);
+
+    // Rebuilding every read model the server runs (one combined projector) equals live.
+    projector(switchboard_projections::combined(), 7).rebuild().await.expect("rebuild all");
+    assert_eq!(dump(&db.any).await, live, "rebuild equals the live interaction list");
+    assert_eq!(dump_boards(&db.any).await, live_boards, "rebuild equals the live boards");
 
     // Rebuild from zero equals live.
     let rebuilt = projector(Arc::new(InteractionList), 500);
