@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
+use switchboard_domain::InteractionId;
 use switchboard_domain::queue::QueueEvent;
-use switchboard_domain::{InteractionId, QueueId};
 
 use crate::runtime::Projection;
 use crate::{DomainEventPayload, StoredEvent};
@@ -95,11 +95,6 @@ impl Projection for Timers {
 pub fn ceil_ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     let ms = at.timestamp_millis();
     if at.timestamp_subsec_nanos().is_multiple_of(1_000_000) { ms } else { ms + 1 }
-}
-
-/// Parses a queue id out of a timer row's aggregate id.
-pub fn queue_of(row_aggregate_id: &str) -> Option<QueueId> {
-    row_aggregate_id.parse().ok()
 }
 
 #[cfg(test)]

@@ -130,40 +130,35 @@ pub fn parse_id<T: std::str::FromStr>(raw: &str, code: &'static str) -> Result<T
     raw.parse().map_err(|_| ApiError::not_found(code, format!("`{raw}` is not a valid id")))
 }
 
+/// Maps a JSON body that could not be read to our error format.
+fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    use actix_web::http::StatusCode;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", err.to_string())
+        }
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        _ => ApiError::invalid_request(err.to_string()),
+    }
+}
+
 /// Routes every endpoint.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
-        let status = match &err {
-            actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
-            | actix_web::error::JsonPayloadError::Overflow { .. } => {
-                return ApiError::new(
-                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    err.to_string(),
-                )
-                .into();
-            }
-            actix_web::error::JsonPayloadError::ContentType => "unsupported_media_type",
-            _ => "invalid_request",
-        };
-        if status == "unsupported_media_type" {
-            return ApiError::new(
-                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send Content-Type: application/json",
-            )
-            .into();
-        }
-        ApiError::invalid_request(err.to_string()).into()
-    }))
-    .app_data(
-        web::QueryConfig::default().error_handler(|err, _| ApiError::invalid_request(err.to_string()).into()),
-    )
-    .configure(ops::routes)
-    .configure(admin::routes)
-    .configure(agent::routes)
-    .configure(reads::routes)
-    .configure(webhooks::routes)
-    .configure(ws::routes)
-    .configure(openapi::routes);
+    cfg.app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| json_error(err).into()))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _| ApiError::invalid_request(err.to_string()).into()),
+        )
+        .configure(ops::routes)
+        .configure(admin::routes)
+        .configure(agent::routes)
+        .configure(reads::routes)
+        .configure(webhooks::routes)
+        .configure(ws::routes)
+        .configure(openapi::routes);
 }

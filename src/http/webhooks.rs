@@ -105,7 +105,7 @@ async fn receive_inner(
     let body = read_body(req, payload).await?;
     let (account_id, account, settings) = meta_account(state, raw_id).await?;
     let app_secret = state.core.sealer.open(&settings.app_secret).map_err(ApiError::internal)?;
-    let signature = req.headers().get("X-Hub-Signature-256").and_then(|v| v.to_str().ok());
+    let signature = req.headers().get(meta::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     meta::verify_signature(app_secret.as_bytes(), &body, signature).map_err(|e| match e {
         crate::providers::WebhookError::MissingSignature => {
             ApiError::new(StatusCode::UNAUTHORIZED, "missing_signature", "X-Hub-Signature-256 is required")

@@ -335,3 +335,21 @@ async fn tokens_in_query_strings_are_refused_outside_the_websocket() {
     assert_eq!(error_code(r).await, (401, "unauthorized".into()));
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn oversized_and_non_json_api_bodies_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let r = app.post(&app.admin_token, "/api/queues", json!({"name": "x".repeat(70 * 1024)})).await;
+    assert_eq!(error_code(r).await, (413, "payload_too_large".into()));
+    let r = app
+        .client
+        .post(app.url("/api/queues"))
+        .bearer_auth(&app.admin_token)
+        .header("Content-Type", "text/plain")
+        .body("{\"name\":\"Q\"}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(error_code(r).await, (415, "unsupported_media_type".into()));
+    app.stop().await;
+}
