@@ -94,3 +94,157 @@ async fn the_binary_serves_on_embedded_sqlite_with_no_configuration() {
     assert!(dir.join("data/switchboard.db").exists());
     assert!(dir.join("data/master.key").exists());
 }
+
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .current_dir(dir)
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns");
+        Self { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn wait_healthy(&self, client: &reqwest::Client) {
+        for _ in 0..200 {
+            if client.get(self.url("/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server never became healthy");
+    }
+
+    /// SIGKILL: no graceful shutdown, nothing flushed beyond what was committed.
+    fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[actix_web::test]
+async fn a_server_killed_with_sigkill_loses_no_committed_message_and_no_pending_timer() {
+    use serde_json::{Value, json};
+    let dir = std::env::temp_dir().join(format!("sb_kill_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let _cleanup = TempDir(dir.clone());
+    let token = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("create-token")
+        .current_dir(&dir)
+        .env_clear()
+        .output()
+        .expect("runs");
+    let token = String::from_utf8(token.stdout).expect("utf8").trim().to_owned();
+    let client = reqwest::Client::new();
+    let graph = wiremock::MockServer::start().await;
+
+    let server = Server::start(&dir);
+    server.wait_healthy(&client).await;
+    let post = |path: &str, body: Value, bearer: &str| {
+        client.post(server.url(path)).bearer_auth(bearer.to_owned()).json(&body).send()
+    };
+    let account: Value = post(
+        "/api/accounts",
+        json!({"name": "Support", "key": "SUP", "provider": {
+            "type": "meta", "business_account_id": "1", "app_id": "1", "phone_number_id": "100000000000002",
+            "access_token": ACCESS_TOKEN, "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
+            "api_base_url": graph.uri()}}),
+        &token,
+    )
+    .await
+    .expect("post")
+    .json()
+    .await
+    .expect("json");
+    let account_id = account["account_id"].as_str().expect("id").to_owned();
+    // A one-second offer timeout: the timer is due soon after the restart.
+    let queue: Value = post("/api/queues", json!({"name": "Q", "offer_timeout_secs": 1}), &token)
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let queue_id = queue["id"].as_str().expect("id").to_owned();
+    let agent: Value =
+        post("/api/agents", json!({"name": "Sam"}), &token).await.expect("post").json().await.expect("json");
+    let (agent_id, agent_token) =
+        (agent["agent_id"].as_str().expect("id"), agent["token"].as_str().expect("token"));
+    for (path, body) in [
+        (format!("/api/accounts/{account_id}/agents"), json!({"agent_id": agent_id})),
+        (format!("/api/queues/{queue_id}/agents"), json!({"agent_id": agent_id})),
+    ] {
+        assert_eq!(post(&path, body, &token).await.expect("post").status(), 204);
+    }
+    let routing = client
+        .put(server.url(&format!("/api/accounts/{account_id}/routing")))
+        .bearer_auth(&token)
+        .json(&json!({"queue_id": queue_id}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(routing.status(), 204);
+    assert_eq!(post("/api/me/login", json!({}), agent_token).await.expect("post").status(), 204);
+    assert_eq!(post("/api/me/ready", json!({}), agent_token).await.expect("post").status(), 204);
+
+    // The message is acknowledged (so it is committed), then the server dies hard.
+    let body = fixture("meta_inbound_text.json");
+    let signature = switchboard::providers::meta::sign(APP_SECRET.as_bytes(), &body);
+    let ack = client
+        .post(server.url(&format!("/webhooks/whatsapp/{account_id}")))
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(ack.status(), 200);
+    server.kill_9();
+
+    // After the restart the message is there, and the offer's timer fires exactly once.
+    let server = Server::start(&dir);
+    server.wait_healthy(&client).await;
+    let mut timed_out = Value::Null;
+    for _ in 0..200 {
+        let board: Value = client
+            .get(server.url("/api/queues/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if board[0]["timed_out_total"] == 1 {
+            timed_out = board;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(timed_out[0]["timed_out_total"], 1, "the pending offer timed out after the restart");
+    let list: Value = client
+        .get(server.url("/api/interactions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(list[0]["message_count"], 1);
+    assert_eq!(list[0]["customer"], "+15551234567");
+    server.kill_9();
+}
