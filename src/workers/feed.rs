@@ -174,11 +174,12 @@ pub async fn run(core: Core, hub: Hub, mut shutdown: watch::Receiver<bool>, poll
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let mut owners: HashMap<InteractionId, Option<AgentId>> = HashMap::new();
+    let mut offers: HashMap<InteractionId, AgentId> = HashMap::new();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match step(&core, &hub, &mut position, &mut owners).await {
+        match step(&core, &hub, &mut position, &mut owners, &mut offers).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "feed step failed"),
@@ -196,6 +197,7 @@ async fn step(
     hub: &Hub,
     position: &mut Checkpoint,
     owners: &mut HashMap<InteractionId, Option<AgentId>>,
+    offers: &mut HashMap<InteractionId, AgentId>,
 ) -> anyhow::Result<usize> {
     let mut conn = core.db.any.acquire().await?;
     if hub.session_count() == 0 {
@@ -237,6 +239,28 @@ async fn step(
         }
         for (agent_id, frame) in frames(event, &payload, owner) {
             hub.push(agent_id, &frame);
+        }
+        // Who holds which offer, so an offer withdrawn because the interaction left the queue
+        // (closed while waiting) is taken off that agent's screen.
+        match &payload {
+            DomainEventPayload::Queue(QueueEvent::OfferMade { interaction_id, agent_id, .. }) => {
+                offers.insert(*interaction_id, *agent_id);
+            }
+            DomainEventPayload::Queue(
+                QueueEvent::OfferAccepted { interaction_id, .. }
+                | QueueEvent::OfferRejected { interaction_id, .. }
+                | QueueEvent::OfferTimedOut { interaction_id, .. },
+            ) => {
+                offers.remove(interaction_id);
+            }
+            DomainEventPayload::Queue(QueueEvent::InteractionLeftQueue { interaction_id, at }) => {
+                if let Some(agent_id) = offers.remove(interaction_id) {
+                    let frame = json!({"type": "offer_closed", "interaction_id": interaction_id,
+                                       "reason": "withdrawn", "at": at});
+                    hub.push(agent_id, &frame.to_string());
+                }
+            }
+            _ => {}
         }
     }
     Ok(events.len())

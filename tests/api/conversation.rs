@@ -216,3 +216,27 @@ async fn a_rejected_offer_goes_to_the_next_agent_sqlite() {
 async fn a_rejected_offer_goes_to_the_next_agent_postgres() {
     reject_and_next(Backend::Postgres).await;
 }
+
+#[actix_web::test]
+async fn closing_an_offered_interaction_withdraws_the_offer_from_the_agent() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    app.agent_ready(&s.agent_token).await;
+    let mut ws = app.connect_ws(&s.agent_token).await;
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_inbound_text.json")).await.status(), 200);
+    let offer = ws.next_of("offer").await;
+    let id = offer["interaction_id"].as_str().expect("id").to_owned();
+    // A supervisor closes it while it is still on offer.
+    assert_eq!(
+        app.post(&app.admin_token, &format!("/api/interactions/{id}/close"), json!({})).await.status(),
+        204
+    );
+    let withdrawn = ws.next_of("offer_closed").await;
+    assert_eq!(
+        (withdrawn["interaction_id"].as_str(), withdrawn["reason"].as_str()),
+        (Some(id.as_str()), Some("withdrawn"))
+    );
+    let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/accept"), json!({})).await;
+    assert_eq!(r.status(), 409);
+    app.stop().await;
+}
