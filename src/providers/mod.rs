@@ -10,6 +10,7 @@
 //! beyond the one request they are asked to make.
 
 pub mod meta;
+pub mod twilio;
 
 /// A normalized inbound customer message.
 #[derive(Debug, Clone, PartialEq)]

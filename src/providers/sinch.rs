@@ -1,1 +1,1555 @@
-//! placeholder
+//! Sinch Conversation API v1 adapter (WhatsApp channel).
+//!
+//! - Webhook POSTs carry `x-sinch-webhook-signature` = base64(HMAC-SHA256(secret,
+//!   raw_body ‖ "." ‖ nonce ‖ "." ‖ timestamp)) plus the nonce and timestamp headers
+//!   ([`verify_signature`]). The headers only exist when the webhook has a `secret`, so an
+//!   account without one cannot be authenticated at all: configure a secret.
+//! - Webhook bodies carry one event each; we read `MESSAGE_INBOUND` (`message`) and
+//!   `MESSAGE_DELIVERY` (`message_delivery_report`) and ignore every other trigger
+//!   ([`parse_webhook`]).
+//! - Sending is `POST {api_base}/v1/projects/{project_id}/messages:send` with an OAuth2
+//!   client-credentials Bearer token, cached per key id by [`SinchClient`].
+//!
+//! Mapping choices:
+//! - `InboundMessage::to_phone_number_id` is the envelope `app_id`: Sinch addresses the
+//!   business by Conversation app, never by phone number or Meta phone_number_id, so the
+//!   app id is the only business identifier the payload carries.
+//! - `InboundBody::Unsupported::kind` is the Sinch `contact_message` variant key
+//!   (`media_message`, `location_message`, `choice_response_message` …).
+//!
+//! Reference: the Sinch section of the provider notes; fixtures under `tests/fixtures/sinch_*`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use super::{
+    DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
+    WebhookError,
+};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Header names (HTTP header names are case-insensitive; Sinch sends them lowercase).
+pub const SIGNATURE_HEADER: &str = "x-sinch-webhook-signature";
+pub const NONCE_HEADER: &str = "x-sinch-webhook-signature-nonce";
+pub const TIMESTAMP_HEADER: &str = "x-sinch-webhook-signature-timestamp";
+/// Currently always `HmacSHA256`; informational only.
+pub const ALGORITHM_HEADER: &str = "x-sinch-webhook-signature-algorithm";
+
+/// How long before its expiry a cached OAuth token is replaced, so a token never expires
+/// between being read from the cache and reaching Sinch.
+pub const DEFAULT_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// Upper bound for provider text we copy into errors and log lines.
+const MAX_SNIPPET_CHARS: usize = 200;
+
+/// Sinch reason codes that mean "the 24-hour window is closed" and similar per-message
+/// verdicts. When one appears in a synchronous error we surface it as the code, because
+/// the contact center reacts to it (offer a template) rather than to the generic status.
+const REASON_CODES: [&str; 6] = [
+    "OUTSIDE_ALLOWED_SENDING_WINDOW",
+    "RECIPIENT_NOT_OPTED_IN",
+    "RECIPIENT_INVALID_CHANNEL_IDENTITY",
+    "RECIPIENT_NOT_REACHABLE",
+    "DELIVERY_REJECTED_DUE_TO_POLICY",
+    "RATE_LIMITED",
+];
+
+fn hmac_sha256(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length (long keys are hashed first), so this cannot fail.
+    <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+// ---------------------------------------------------------------------------------------
+// Webhook signature
+
+/// Why a Sinch webhook signature was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SinchSignatureError {
+    /// One of the signature, nonce or timestamp headers is absent or empty.
+    #[error("missing Sinch signature, nonce or timestamp header")]
+    Missing,
+    /// The signature does not match (or the secret / timestamp is unusable).
+    #[error("Sinch signature does not match")]
+    Bad,
+    /// Authentic, but the timestamp is too far from now: a replay or a badly skewed clock.
+    #[error("Sinch signature timestamp is outside the allowed skew")]
+    Stale,
+}
+
+impl From<SinchSignatureError> for WebhookError {
+    /// Stale requests are refused like forged ones; the distinction only matters for logs.
+    fn from(e: SinchSignatureError) -> Self {
+        match e {
+            SinchSignatureError::Missing => WebhookError::MissingSignature,
+            SinchSignatureError::Bad | SinchSignatureError::Stale => WebhookError::BadSignature,
+        }
+    }
+}
+
+fn signature_mac(secret: &[u8], raw_body: &[u8], nonce: &str, timestamp: &str) -> HmacSha256 {
+    let mut mac = hmac_sha256(secret);
+    mac.update(raw_body);
+    mac.update(b".");
+    mac.update(nonce.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac
+}
+
+/// The `x-sinch-webhook-signature` value (padded standard base64) for a body, nonce and
+/// timestamp. Used by tests and the load generator to produce requests Sinch would send.
+pub fn sign(secret: &[u8], raw_body: &[u8], nonce: &str, timestamp: &str) -> String {
+    BASE64.encode(signature_mac(secret, raw_body, nonce, timestamp).finalize().into_bytes())
+}
+
+/// Checks a Sinch webhook signature against the raw request body.
+///
+/// - `raw_body` must be the bytes exactly as received (the SDKs re-serialise parsed JSON,
+///   which only works by luck).
+/// - The MAC is checked first, in constant time (`Mac::verify_slice`); only an authentic
+///   request can be reported [`SinchSignatureError::Stale`], so that error is a reliable
+///   sign of clock skew or a replay rather than noise from forgeries.
+/// - Stale means `|now - timestamp| > max_skew`; the timestamp is Unix seconds.
+/// - An empty `secret` never verifies, since anyone could sign with it.
+/// - Nonce reuse is not checked here (it needs shared state): callers that want replay
+///   protection inside the skew window must remember nonces for `2 * max_skew`.
+pub fn verify_signature(
+    secret: &[u8],
+    raw_body: &[u8],
+    nonce: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<(), SinchSignatureError> {
+    fn present(v: Option<&str>) -> Option<&str> {
+        v.filter(|s| !s.trim().is_empty())
+    }
+    let (Some(nonce), Some(timestamp), Some(signature)) =
+        (present(nonce), present(timestamp), present(signature))
+    else {
+        return Err(SinchSignatureError::Missing);
+    };
+    if secret.is_empty() {
+        return Err(SinchSignatureError::Bad);
+    }
+    let expected = BASE64.decode(signature.trim()).map_err(|_| SinchSignatureError::Bad)?;
+    signature_mac(secret, raw_body, nonce, timestamp)
+        .verify_slice(&expected)
+        .map_err(|_| SinchSignatureError::Bad)?;
+    // Authentic from here on. A timestamp we cannot read cannot be checked for freshness.
+    let signed_at = timestamp
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .ok_or(SinchSignatureError::Bad)?;
+    let skew = (now - signed_at).abs();
+    // A max_skew too large for chrono means "no limit".
+    match chrono::Duration::from_std(max_skew) {
+        Ok(max) if skew > max => Err(SinchSignatureError::Stale),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Webhook parsing
+
+/// The callback envelope. Every trigger shares it; the payload key names the trigger.
+/// Payloads are read as untyped values so that an odd field degrades one message instead
+/// of failing the delivery, which Sinch would then retry for almost a day.
+#[derive(Deserialize)]
+struct Envelope {
+    app_id: Option<Value>,
+    accepted_time: Option<Value>,
+    event_time: Option<Value>,
+    message: Option<Value>,
+    message_delivery_report: Option<Value>,
+}
+
+/// Parses a Sinch callback body into normalized messages and statuses.
+///
+/// Call [`verify_signature`] on the same bytes first.
+/// - `MESSAGE_INBOUND` (`message`, direction `TO_APP`, WhatsApp channel) becomes one
+///   [`InboundMessage`]. Messages from other channels of a multi-channel app are skipped:
+///   a reply would go out on WhatsApp.
+/// - `MESSAGE_DELIVERY` (`message_delivery_report`) becomes one [`StatusUpdate`] for
+///   `DELIVERED`, `READ` and `FAILED`. `QUEUED_ON_CHANNEL` is skipped (the send response
+///   already told us the message was accepted, and it says nothing about the handset),
+///   as are `SWITCHING_CHANNEL` and values Sinch adds later.
+/// - Other triggers (contact, conversation, event notifications …) give an empty batch.
+///
+/// A body that is not a JSON object, or a message/report without its id, sender or a
+/// usable timestamp, is [`WebhookError::Malformed`]. Never panics, whatever the input.
+pub fn parse_webhook(raw_body: &[u8]) -> Result<WebhookBatch, WebhookError> {
+    let envelope: Envelope = serde_json::from_slice(raw_body).map_err(|e| malformed_json("body", &e))?;
+    let mut batch = WebhookBatch::default();
+    if let Some(message) = envelope.message.as_ref().filter(|m| !m.is_null()) {
+        if let Some(msg) = normalize_message(message, &envelope)? {
+            batch.messages.push(msg);
+        }
+    }
+    if let Some(report) = envelope.message_delivery_report.as_ref().filter(|r| !r.is_null()) {
+        if let Some(status) = normalize_report(report, &envelope)? {
+            batch.statuses.push(status);
+        }
+    }
+    Ok(batch)
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+}
+
+fn normalize_message(message: &Value, envelope: &Envelope) -> Result<Option<InboundMessage>, WebhookError> {
+    if !message.is_object() {
+        return Err(WebhookError::Malformed("`message` is not an object".into()));
+    }
+    // MESSAGE_INBOUND only carries TO_APP; anything else is an echo of our own message.
+    if str_at(message, "direction").is_some_and(|d| d != "TO_APP") {
+        tracing::debug!("ignoring Sinch message that is not TO_APP");
+        return Ok(None);
+    }
+    let identity = message.get("channel_identity");
+    if let Some(channel) = identity.and_then(|i| str_at(i, "channel"))
+        && channel != "WHATSAPP"
+    {
+        tracing::debug!(channel = %truncate(channel), "ignoring Sinch message from a non-WhatsApp channel");
+        return Ok(None);
+    }
+    let id = str_at(message, "id").ok_or_else(|| WebhookError::Malformed("message without `id`".into()))?;
+    let from = identity
+        .and_then(|i| str_at(i, "identity"))
+        .and_then(to_e164)
+        .ok_or_else(|| WebhookError::Malformed("message without `channel_identity.identity`".into()))?;
+    // The envelope app_id is the app the webhook belongs to; channel_identity.app_id is
+    // usually "" for inbound but is the same app when set.
+    let app_id = envelope
+        .app_id
+        .as_ref()
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| identity.and_then(|i| str_at(i, "app_id")))
+        .ok_or_else(|| WebhookError::Malformed("message without `app_id`".into()))?;
+    // accept_time: when Sinch accepted the message from WhatsApp. event_time (the
+    // envelope's) is the fallback, then the envelope accepted_time.
+    let timestamp = [message.get("accept_time"), envelope.event_time.as_ref(), envelope.accepted_time.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(parse_time)
+        .ok_or_else(|| WebhookError::Malformed("message without a usable `accept_time`".into()))?;
+    let body = match message.get("contact_message") {
+        Some(Value::Object(cm)) => inbound_body(cm),
+        _ => InboundBody::Unsupported { kind: "unknown".into(), summary: "[unknown]".into() },
+    };
+    Ok(Some(InboundMessage {
+        provider_message_id: id.to_owned(),
+        from,
+        to_phone_number_id: app_id.to_owned(),
+        // Sinch callbacks carry no WhatsApp profile name (only a contact_id).
+        profile_name: None,
+        timestamp,
+        body,
+    }))
+}
+
+/// `contact_message` holds exactly one variant key plus an optional `reply_to`.
+fn inbound_body(cm: &Map<String, Value>) -> InboundBody {
+    let Some((kind, payload)) = cm.iter().find(|(k, _)| k.as_str() != "reply_to") else {
+        return InboundBody::Unsupported { kind: "unknown".into(), summary: "[unknown]".into() };
+    };
+    if kind == "text_message"
+        && let Some(text) = payload.get("text").and_then(Value::as_str)
+    {
+        return InboundBody::Text(text.to_owned());
+    }
+    let summary = match kind.as_str() {
+        "media_message" => {
+            let media = str_at(payload, "url").map(media_kind).unwrap_or("media");
+            Some(match str_at(payload, "filename_override") {
+                Some(name) => format!("[{media}] {}", truncate(name)),
+                None => format!("[{media}]"),
+            })
+        }
+        "media_card_message" => str_at(payload, "caption")
+            .map(str::to_owned)
+            .or_else(|| str_at(payload, "url").map(|u| format!("[{}]", media_kind(u)))),
+        "location_message" => {
+            let coord = |k: &str| payload.get("coordinates").and_then(|c| c.get(k)).and_then(Value::as_f64);
+            match (coord("latitude"), coord("longitude")) {
+                (Some(lat), Some(lon)) => Some(format!("[location] {lat},{lon}")),
+                _ => None,
+            }
+        }
+        // WhatsApp button and list replies arrive here; Sinch gives the postback data of
+        // the chosen option, not its title.
+        "choice_response_message" => str_at(payload, "postback_data").map(str::to_owned),
+        _ => None,
+    };
+    InboundBody::Unsupported { kind: kind.clone(), summary: summary.unwrap_or_else(|| format!("[{kind}]")) }
+}
+
+/// Sinch sends no mime type; the URL's extension is the best hint for the agent.
+fn media_kind(url: &str) -> &'static str {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" | "png" | "gif" => "image",
+        "webp" => "sticker",
+        "mp4" | "3gp" | "mov" => "video",
+        "ogg" | "opus" | "mp3" | "m4a" | "aac" | "amr" => "audio",
+        "pdf" | "doc" | "docx" | "xls" | "xlsx" | "ppt" | "pptx" | "txt" | "csv" | "zip" => "document",
+        _ => "media",
+    }
+}
+
+fn normalize_report(report: &Value, envelope: &Envelope) -> Result<Option<StatusUpdate>, WebhookError> {
+    if !report.is_object() {
+        return Err(WebhookError::Malformed("`message_delivery_report` is not an object".into()));
+    }
+    let status = match str_at(report, "status") {
+        Some("DELIVERED") => DeliveryStatus::Delivered,
+        Some("READ") => DeliveryStatus::Read,
+        Some("FAILED") => DeliveryStatus::Failed,
+        Some(other) => {
+            tracing::debug!(status = %truncate(other), "ignoring Sinch delivery status we do not track");
+            return Ok(None);
+        }
+        None => return Err(WebhookError::Malformed("delivery report without `status`".into())),
+    };
+    let id = str_at(report, "message_id")
+        .ok_or_else(|| WebhookError::Malformed("delivery report without `message_id`".into()))?;
+    // event_time is when the channel reported the status; accepted_time when Sinch took it.
+    let timestamp = [envelope.event_time.as_ref(), envelope.accepted_time.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(parse_time)
+        .ok_or_else(|| WebhookError::Malformed("delivery report without a usable `event_time`".into()))?;
+    let recipient = report
+        .get("channel_identity")
+        .and_then(|i| str_at(i, "identity"))
+        .and_then(to_e164)
+        .unwrap_or_default();
+    let error = report.get("reason").filter(|r| r.is_object()).map(|r| {
+        let code = str_at(r, "code").unwrap_or("UNKNOWN");
+        let detail = [("sub_code", "sub_code"), ("channel_code", "WhatsApp code")]
+            .iter()
+            .filter_map(|(key, label)| {
+                let v = r.get(*key)?;
+                let text = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                (!text.is_empty() && text != "null" && text != "UNSPECIFIED_SUB_CODE")
+                    .then(|| format!("{label} {}", truncate(&text)))
+            })
+            .collect::<Vec<_>>();
+        ProviderError {
+            code: code.to_owned(),
+            title: str_at(r, "description").map(truncate).unwrap_or_else(|| code.to_owned()),
+            detail: (!detail.is_empty()).then(|| detail.join(", ")),
+        }
+    });
+    Ok(Some(StatusUpdate {
+        provider_message_id: id.to_owned(),
+        status,
+        timestamp,
+        recipient,
+        error,
+    }))
+}
+
+/// Sinch times are RFC 3339 strings with a fractional part ("2026-01-05T10:00:01.100Z").
+fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v.as_str()?.trim()).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Sinch identities are digits without '+'; the domain wants E.164 with '+'.
+fn to_e164(number: &str) -> Option<String> {
+    let digits = number.trim().trim_start_matches('+');
+    (!digits.is_empty()).then(|| format!("+{digits}"))
+}
+
+/// A short reason that does not quote the payload: serde's messages can echo values,
+/// which may be customer data.
+fn malformed_json(what: &str, e: &serde_json::Error) -> WebhookError {
+    use serde_json::error::Category;
+    let reason = match e.classify() {
+        Category::Eof => format!("{what}: truncated JSON"),
+        Category::Syntax | Category::Io => {
+            format!("{what}: not JSON at line {} column {}", e.line(), e.column())
+        }
+        Category::Data => format!("{what}: not a JSON object of the expected shape"),
+    };
+    WebhookError::Malformed(reason)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(MAX_SNIPPET_CHARS).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbound client
+
+#[derive(Serialize)]
+struct SendRequest<'a> {
+    app_id: &'a str,
+    recipient: Recipient,
+    message: OutMessage<'a>,
+    channel_priority_order: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+struct Recipient {
+    identified_by: IdentifiedBy,
+}
+
+#[derive(Serialize)]
+struct IdentifiedBy {
+    channel_identities: [ChannelIdentity; 1],
+}
+
+#[derive(Serialize)]
+struct ChannelIdentity {
+    channel: &'static str,
+    identity: String,
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    text_message: TextMessage<'a>,
+}
+
+#[derive(Serialize)]
+struct TextMessage<'a> {
+    text: &'a str,
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    message_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    expires_in: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ApiError,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    message: Option<String>,
+    status: Option<String>,
+    #[serde(default)]
+    details: Value,
+}
+
+/// A cached access token, per (token URL, key id).
+#[derive(Clone)]
+struct CachedToken {
+    access_token: String,
+    /// When to stop using it: expiry minus the refresh margin.
+    refresh_at: Instant,
+}
+
+/// Sends messages through the Conversation API.
+///
+/// Holds the shared `reqwest::Client` and an OAuth token cache keyed by (token URL, key
+/// id), so accounts with different access keys never share a token. The cache lock is
+/// held while a token is fetched, so concurrent sends wait for one fetch instead of each
+/// fetching (Sinch rate-limits the token endpoint). Configure timeouts on the
+/// `reqwest::Client`: a timeout is reported as retryable.
+pub struct SinchClient {
+    http: reqwest::Client,
+    refresh_margin: Duration,
+    tokens: tokio::sync::Mutex<HashMap<(String, String), CachedToken>>,
+}
+
+impl std::fmt::Debug for SinchClient {
+    // The cache holds bearer tokens; never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinchClient").field("refresh_margin", &self.refresh_margin).finish_non_exhaustive()
+    }
+}
+
+/// Where the bearer token came from, so a 401 on a cached token can be retried once.
+enum TokenSource {
+    Cache,
+    Fresh,
+}
+
+impl SinchClient {
+    pub fn new(http: reqwest::Client) -> Self {
+        Self::with_refresh_margin(http, DEFAULT_TOKEN_REFRESH_MARGIN)
+    }
+
+    /// Like [`SinchClient::new`] with a custom margin before token expiry (tests use 0).
+    pub fn with_refresh_margin(http: reqwest::Client, refresh_margin: Duration) -> Self {
+        Self { http, refresh_margin, tokens: tokio::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// Sends a free-form WhatsApp text (only allowed inside the 24-hour window; outside
+    /// it Sinch accepts the request and later reports `FAILED` with
+    /// `OUTSIDE_ALLOWED_SENDING_WINDOW` in a delivery callback).
+    ///
+    /// - `auth_base_url`: `https://auth.sinch.com` (global); the token is cached.
+    /// - `api_base_url`: the app's regional base, e.g. `https://eu.conversation.api.sinch.com`
+    ///   (a region mismatch gives 404, which is `Rejected`).
+    /// - `to_e164` gets a leading '+' if it lacks one.
+    ///
+    /// A 401 answered to a cached token evicts it and retries once with a fresh one (the
+    /// token may have been revoked). Never panics; every failure is a [`SendOutcome`].
+    // The argument list mirrors the other adapters: credentials are per account, per call.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_text(
+        &self,
+        auth_base_url: &str,
+        api_base_url: &str,
+        project_id: &str,
+        app_id: &str,
+        key_id: &str,
+        key_secret: &str,
+        to_e164: &str,
+        body: &str,
+    ) -> SendOutcome {
+        let payload = SendRequest {
+            app_id,
+            recipient: Recipient {
+                identified_by: IdentifiedBy {
+                    channel_identities: [ChannelIdentity {
+                        channel: "WHATSAPP",
+                        identity: to_e164_lenient(to_e164),
+                    }],
+                },
+            },
+            message: OutMessage { text_message: TextMessage { text: body } },
+            channel_priority_order: ["WHATSAPP"],
+        };
+        let url = format!(
+            "{}/v1/projects/{}/messages:send",
+            api_base_url.trim_end_matches('/'),
+            project_id.trim_matches('/')
+        );
+        let token_url = format!("{}/oauth2/token", auth_base_url.trim_end_matches('/'));
+        let cache_key = (token_url.clone(), key_id.to_owned());
+
+        for attempt in 0..2 {
+            let (token, source) = match self.token(&token_url, &cache_key, key_id, key_secret).await {
+                Ok(t) => t,
+                Err(outcome) => return outcome,
+            };
+            let response = match self.http.post(&url).bearer_auth(&token).json(&payload).send().await {
+                Ok(r) => r,
+                Err(e) => return classify_transport_error(&e),
+            };
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+                self.tokens.lock().await.remove(&cache_key);
+                if attempt == 0 && matches!(source, TokenSource::Cache) {
+                    tracing::info!("Sinch refused a cached token; fetching a new one");
+                    continue;
+                }
+            }
+            return classify_send_response(response).await;
+        }
+        // Unreachable in practice: the second attempt always uses a fresh token and returns.
+        SendOutcome::Retryable { reason: "token refused twice".into(), retry_after: None }
+    }
+
+    /// A valid token from the cache, or a fresh one (cached before it is returned).
+    async fn token(
+        &self,
+        token_url: &str,
+        cache_key: &(String, String),
+        key_id: &str,
+        key_secret: &str,
+    ) -> Result<(String, TokenSource), SendOutcome> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(cached) = tokens.get(cache_key)
+            && Instant::now() < cached.refresh_at
+        {
+            return Ok((cached.access_token.clone(), TokenSource::Cache));
+        }
+        let fetched_at = Instant::now();
+        let (access_token, expires_in) = self.fetch_token(token_url, key_id, key_secret).await?;
+        tokens.insert(
+            cache_key.clone(),
+            CachedToken {
+                access_token: access_token.clone(),
+                refresh_at: fetched_at + expires_in.saturating_sub(self.refresh_margin),
+            },
+        );
+        Ok((access_token, TokenSource::Fresh))
+    }
+
+    /// OAuth2 client credentials: Basic key_id:key_secret, form `grant_type=client_credentials`.
+    ///
+    /// Nothing has been sent yet when this fails, so everything except refused
+    /// credentials (400/401/403) is retryable, including an unreadable answer.
+    async fn fetch_token(
+        &self,
+        token_url: &str,
+        key_id: &str,
+        key_secret: &str,
+    ) -> Result<(String, Duration), SendOutcome> {
+        // The `form` feature of reqwest is not enabled; this body needs no encoding.
+        let request = self
+            .http
+            .post(token_url)
+            .basic_auth(key_id, Some(key_secret))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials");
+        let response = request.send().await.map_err(|e| classify_transport_error(&e))?;
+        let status = response.status();
+        let retry_after = retry_after_of(&response);
+        let body = response.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            let parsed = serde_json::from_slice::<TokenResponse>(&body).ok();
+            let token = parsed.as_ref().and_then(|t| t.access_token.clone()).filter(|t| !t.is_empty());
+            let expires_in = parsed
+                .as_ref()
+                .and_then(|t| t.expires_in.as_ref())
+                .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
+                .unwrap_or(0);
+            return match token {
+                Some(token) => Ok((token, Duration::from_secs(expires_in))),
+                None => Err(SendOutcome::Retryable {
+                    reason: "token response without access_token".into(),
+                    retry_after: None,
+                }),
+            };
+        }
+        let code = status.as_u16();
+        if code == 429 || code == 408 || status.is_server_error() {
+            return Err(SendOutcome::Retryable { reason: format!("token endpoint HTTP {code}"), retry_after });
+        }
+        Err(SendOutcome::Rejected {
+            http_status: code,
+            error: ProviderError {
+                code: "auth_failed".into(),
+                title: format!("Sinch refused the access key (HTTP {code})"),
+                detail: (!body.is_empty()).then(|| truncate(&String::from_utf8_lossy(&body))),
+            },
+        })
+    }
+}
+
+fn to_e164_lenient(number: &str) -> String {
+    // An empty number stays empty; Sinch rejects it with a 400, which is the right outcome.
+    to_e164(number).unwrap_or_default()
+}
+
+fn classify_transport_error(e: &reqwest::Error) -> SendOutcome {
+    if e.is_builder() {
+        // A bad URL or header value: configuration, retrying cannot help.
+        return SendOutcome::Rejected {
+            http_status: 0,
+            error: ProviderError {
+                code: "invalid_request".into(),
+                title: "the request could not be built".into(),
+                detail: Some(truncate(&e.to_string())),
+            },
+        };
+    }
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    SendOutcome::Retryable { reason: format!("{kind}: {}", truncate(&e.to_string())), retry_after: None }
+}
+
+fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
+    response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after)
+}
+
+async fn classify_send_response(response: reqwest::Response) -> SendOutcome {
+    let status = response.status();
+    let retry_after = retry_after_of(&response);
+    let body = response.bytes().await;
+
+    if status.is_success() {
+        // Sinch may have queued the message even if we cannot read the answer, so this is
+        // not retried: a duplicate to the customer is worse than a visible failure.
+        let id = body
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SendResponse>(&b).ok())
+            .and_then(|r| r.message_id)
+            .filter(|id| !id.is_empty());
+        return match id {
+            Some(provider_message_id) => SendOutcome::Accepted { provider_message_id },
+            None => SendOutcome::Rejected {
+                http_status: status.as_u16(),
+                error: ProviderError {
+                    code: "invalid_response".into(),
+                    title: "success response without a message_id".into(),
+                    detail: None,
+                },
+            },
+        };
+    }
+
+    let body = body.unwrap_or_default();
+    let api = serde_json::from_slice::<ErrorBody>(&body).ok().map(|b| b.error);
+    let code = status.as_u16();
+    let api_status = api.as_ref().and_then(|a| a.status.as_deref());
+    let retryable = code == 429
+        || code == 408
+        || status.is_server_error()
+        || matches!(api_status, Some("RESOURCE_EXHAUSTED" | "UNAVAILABLE"));
+    if retryable {
+        let reason = match &api {
+            Some(a) => format!(
+                "HTTP {code}: {}: {}",
+                a.status.as_deref().unwrap_or("?"),
+                truncate(a.message.as_deref().unwrap_or(""))
+            ),
+            None => format!("HTTP {code}"),
+        };
+        return SendOutcome::Retryable { reason, retry_after };
+    }
+
+    let error = match api {
+        Some(a) => {
+            // A Sinch reason code (e.g. the window one) anywhere in the error wins over
+            // the generic gRPC status, because callers act on it.
+            let haystack = format!("{} {}", a.message.as_deref().unwrap_or(""), a.details);
+            let reason = REASON_CODES.iter().find(|r| haystack.contains(*r));
+            let details = (!a.details.is_null() && a.details != Value::Array(vec![]))
+                .then(|| truncate(&a.details.to_string()));
+            ProviderError {
+                code: reason
+                    .map(|r| (*r).to_owned())
+                    .or_else(|| a.status.clone().filter(|s| !s.is_empty()))
+                    .unwrap_or_else(|| format!("http_{code}")),
+                title: truncate(a.message.as_deref().unwrap_or("")),
+                detail: details,
+            }
+        }
+        None => ProviderError {
+            code: format!("http_{code}"),
+            title: format!("HTTP {status}"),
+            detail: (!body.is_empty()).then(|| truncate(&String::from_utf8_lossy(&body))),
+        },
+    };
+    SendOutcome::Rejected { http_status: code, error }
+}
+
+/// `Retry-After` is either delay-seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use chrono::TimeZone;
+    use wiremock::matchers::{body_json, body_string, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    const FIXTURE_SECRET: &[u8] = b"test_webhook_secret_0123456789";
+    const FIXTURE_NONCE: &str = "01HFAKENONCE00000000000000";
+    const FIXTURE_TS: &str = "1767607201";
+    const SKEW: Duration = Duration::from_secs(300);
+    const APP_ID: &str = "01HFAKEAPP0000000000000000";
+    const PROJECT: &str = "00000000-1111-2222-3333-444444444444";
+
+    const S1_BODY: &str = r#"{"app_id":"01EB37HMH1M6SV18BSNS3G135H","accepted_time":"2020-11-17T15:09:11.659Z","project_id":"c36f3d3d-1513-2edd-ae42-11995557ff61","message_delivery_report":{"message_id":"01EQBC1A3BEK731GY4YXEN0C2R","conversation_id":"01EPYATA64TMNZ1FV02JKF12JF","status":"QUEUED_ON_CHANNEL","contact_id":"01EXA07N79THJ20WSN6AS30TMW"}}"#;
+    const S2_BODY: &str = r#"{"app_id":"","accepted_time":"2021-10-18T17:49:13.813615Z","project_id":"e2df3a34-a71b-4448-9db5-a8d2baad28e4","contact_create_notification":{"contact":{"id":"01FJA8B466Y0R2GNXD78MD9SM1","channel_identities":[{"channel":"SMS","identity":"48123456789","app_id":""}],"display_name":"New Test Contact","email":"new.contact@email.com","external_id":"","metadata":"","language":"EN_US"}},"message_metadata":""}"#;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{FIXTURES}/{name}");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+    }
+
+    fn signed_bytes(name: &str) -> Vec<u8> {
+        let mut bytes = fixture(name);
+        assert_eq!(bytes.pop(), Some(b'\n'), "{name} must end with a newline");
+        assert_ne!(bytes.last(), Some(&b'\n'), "{name} must end with exactly one newline");
+        bytes
+    }
+
+    fn fixture_json(name: &str) -> Value {
+        serde_json::from_slice(&fixture(name)).expect("fixture is JSON")
+    }
+
+    fn ts(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).single().expect("valid timestamp")
+    }
+
+    fn rfc3339(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("rfc3339").with_timezone(&Utc)
+    }
+
+    /// (file, header value) for every Sinch row of signature_vectors.md part B.
+    fn sinch_signature_rows() -> Vec<(String, String)> {
+        let md = String::from_utf8(fixture("signature_vectors.md")).expect("utf-8");
+        md.lines()
+            .filter(|l| l.starts_with("| sinch_") && l.contains("| x-sinch-webhook-signature |"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].to_owned(), cells[3].trim_matches('`').to_owned())
+            })
+            .collect()
+    }
+
+    // -- signatures --------------------------------------------------------------------
+
+    #[test]
+    fn official_vectors_s1_s2() {
+        let now = ts(1_634_579_353 + 10);
+        for (body, expected) in [
+            (S1_BODY, "Yc+3R1pIS78xLASybulhs8BsSo9BPB3Pr92QCUoczfk="),
+            (S2_BODY, "6bpJoRmFoXVjfJIVglMoJzYXxnoxRujzR4k2GOXewOE="),
+        ] {
+            assert_eq!(sign(b"foo_secret1234", body.as_bytes(), "01FJA8B4A7BM43YGWSG9GBV067", "1634579353"), expected);
+            assert_eq!(
+                verify_signature(
+                    b"foo_secret1234",
+                    body.as_bytes(),
+                    Some("01FJA8B4A7BM43YGWSG9GBV067"),
+                    Some("1634579353"),
+                    Some(expected),
+                    now,
+                    SKEW
+                ),
+                Ok(())
+            );
+        }
+        // The vectors' bodies parse too: S1 is QUEUED_ON_CHANNEL (skipped), S2 another trigger.
+        assert_eq!(parse_webhook(S1_BODY.as_bytes()), Ok(WebhookBatch::default()));
+        assert_eq!(parse_webhook(S2_BODY.as_bytes()), Ok(WebhookBatch::default()));
+    }
+
+    #[test]
+    fn every_fixture_signature_from_part_b_verifies() {
+        let rows = sinch_signature_rows();
+        assert_eq!(rows.len(), 9, "signature_vectors.md part B lists 9 Sinch fixtures");
+        let now = ts(1_767_607_201);
+        for (file, sig) in rows {
+            let body = signed_bytes(&file);
+            assert_eq!(sign(FIXTURE_SECRET, &body, FIXTURE_NONCE, FIXTURE_TS), sig, "{file}");
+            let verify = |secret: &[u8], body: &[u8], nonce: &str, timestamp: &str| {
+                verify_signature(secret, body, Some(nonce), Some(timestamp), Some(&sig), now, SKEW)
+            };
+            assert_eq!(verify(FIXTURE_SECRET, &body, FIXTURE_NONCE, FIXTURE_TS), Ok(()), "{file}");
+            let bad = Err(SinchSignatureError::Bad);
+            assert_eq!(verify(FIXTURE_SECRET, &fixture(&file), FIXTURE_NONCE, FIXTURE_TS), bad, "{file} + newline");
+            assert_eq!(verify(b"another_secret", &body, FIXTURE_NONCE, FIXTURE_TS), bad, "{file}");
+            assert_eq!(verify(FIXTURE_SECRET, &body, "01HFAKENONCE00000000000001", FIXTURE_TS), bad, "{file}");
+            assert_eq!(verify(FIXTURE_SECRET, &body, FIXTURE_NONCE, "1767607202"), bad, "{file}");
+        }
+    }
+
+    fn verify_fixture(
+        nonce: Option<&str>,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), SinchSignatureError> {
+        let body = signed_bytes("sinch_inbound_text.json");
+        verify_signature(FIXTURE_SECRET, &body, nonce, timestamp, signature, now, SKEW)
+    }
+
+    const TEXT_SIG: &str = "p2wjES4g+ttUQA0MhkdcjaugGmmbB4/CGdM8jnixNcw=";
+
+    #[test]
+    fn stale_timestamps_are_refused_only_when_authentic() {
+        let signed = 1_767_607_201;
+        let ok = |now| verify_fixture(Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some(TEXT_SIG), now);
+        assert_eq!(ok(ts(signed + 300)), Ok(()), "exactly max_skew is allowed");
+        assert_eq!(ok(ts(signed - 300)), Ok(()), "clock behind");
+        assert_eq!(ok(ts(signed + 301)), Err(SinchSignatureError::Stale));
+        assert_eq!(ok(ts(signed - 301)), Err(SinchSignatureError::Stale), "future timestamp");
+        assert_eq!(ok(ts(0)), Err(SinchSignatureError::Stale));
+        // A forged request is Bad even when its timestamp is also stale.
+        assert_eq!(
+            verify_fixture(Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some("AAAA"), ts(0)),
+            Err(SinchSignatureError::Bad)
+        );
+        // Huge max_skew never overflows.
+        let body = signed_bytes("sinch_inbound_text.json");
+        let r = verify_signature(
+            FIXTURE_SECRET,
+            &body,
+            Some(FIXTURE_NONCE),
+            Some(FIXTURE_TS),
+            Some(TEXT_SIG),
+            ts(0),
+            Duration::MAX,
+        );
+        assert_eq!(r, Ok(()));
+    }
+
+    #[test]
+    fn missing_headers() {
+        let now = ts(1_767_607_201);
+        let missing = Err(SinchSignatureError::Missing);
+        assert_eq!(verify_fixture(None, Some(FIXTURE_TS), Some(TEXT_SIG), now), missing);
+        assert_eq!(verify_fixture(Some(FIXTURE_NONCE), None, Some(TEXT_SIG), now), missing);
+        assert_eq!(verify_fixture(Some(FIXTURE_NONCE), Some(FIXTURE_TS), None, now), missing);
+        assert_eq!(verify_fixture(Some(""), Some(FIXTURE_TS), Some(TEXT_SIG), now), missing);
+        assert_eq!(verify_fixture(Some(FIXTURE_NONCE), Some(" "), Some(TEXT_SIG), now), missing);
+        assert_eq!(verify_fixture(Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some(""), now), missing);
+        assert_eq!(WebhookError::from(SinchSignatureError::Missing), WebhookError::MissingSignature);
+        assert_eq!(WebhookError::from(SinchSignatureError::Stale), WebhookError::BadSignature);
+    }
+
+    #[test]
+    fn wrong_signatures() {
+        let now = ts(1_767_607_201);
+        let bad = Err(SinchSignatureError::Bad);
+        for sig in [
+            "not base64!",
+            "AAAA",
+            "p2wjES4g+ttUQA0MhkdcjaugGmmbB4/CGdM8jnixNcx=",
+            "p2wjES4g+ttUQA0MhkdcjaugGmmbB4/CGdM8jnixNc",
+            "sha256=p2wjES4g+ttUQA0MhkdcjaugGmmbB4/CGdM8jnixNcw=",
+        ] {
+            assert_eq!(verify_fixture(Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some(sig), now), bad, "{sig}");
+        }
+        // Surrounding whitespace on the signature header is tolerated.
+        let padded = format!(" {TEXT_SIG} ");
+        assert_eq!(verify_fixture(Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some(&padded), now), Ok(()));
+        // An empty secret never verifies, even with a matching signature.
+        let body = signed_bytes("sinch_inbound_text.json");
+        let sig = sign(b"", &body, FIXTURE_NONCE, FIXTURE_TS);
+        let r = verify_signature(b"", &body, Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some(&sig), now, SKEW);
+        assert_eq!(r, bad);
+        // An authentic but non-numeric timestamp cannot be checked for freshness.
+        let sig = sign(FIXTURE_SECRET, &body, FIXTURE_NONCE, "yesterday");
+        let r = verify_signature(FIXTURE_SECRET, &body, Some(FIXTURE_NONCE), Some("yesterday"), Some(&sig), now, SKEW);
+        assert_eq!(r, bad);
+    }
+
+    // -- parsing -----------------------------------------------------------------------
+
+    fn single_message(name: &str) -> InboundMessage {
+        let batch = parse_webhook(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(batch.statuses.is_empty(), "{name}");
+        assert_eq!(batch.messages.len(), 1, "{name}");
+        batch.messages.into_iter().next().expect("one message")
+    }
+
+    fn unsupported(kind: &str, summary: &str) -> InboundBody {
+        InboundBody::Unsupported { kind: kind.into(), summary: summary.into() }
+    }
+
+    #[test]
+    fn parses_inbound_text() {
+        let msg = single_message("sinch_inbound_text.json");
+        assert_eq!(
+            msg,
+            InboundMessage {
+                provider_message_id: "01HFAKEINMSG0000000000001".into(),
+                from: "+15551234567".into(),
+                to_phone_number_id: APP_ID.into(),
+                profile_name: None,
+                timestamp: rfc3339("2026-01-05T10:00:01.100Z"),
+                body: InboundBody::Text("Hi, I need help with order 4711".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn parses_other_inbound_fixtures() {
+        let cases = [
+            ("sinch_inbound_media.json", "01HFAKEINMSG0000000000002", unsupported("media_message", "[image]")),
+            ("sinch_inbound_media_card.json", "01HFAKEINMSG0000000000003", unsupported("media_card_message", "my invoice")),
+            (
+                "sinch_inbound_location.json",
+                "01HFAKEINMSG0000000000004",
+                unsupported("location_message", "[location] 37.4422,-122.1616"),
+            ),
+            (
+                "sinch_inbound_choice_response.json",
+                "01HFAKEINMSG0000000000005",
+                unsupported("choice_response_message", "AGENT_HANDOFF"),
+            ),
+        ];
+        for (name, id, body) in cases {
+            let msg = single_message(name);
+            assert_eq!(msg.provider_message_id, id, "{name}");
+            assert_eq!(msg.from, "+15551234567", "{name}");
+            assert_eq!(msg.to_phone_number_id, APP_ID, "{name}");
+            assert_eq!(msg.body, body, "{name}");
+        }
+    }
+
+    fn with_message(mut envelope: Value, f: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
+        if let Some(Value::Object(m)) = envelope.get_mut("message") {
+            f(m);
+        }
+        serde_json::to_vec(&envelope).expect("ser")
+    }
+
+    fn body_for(contact_message: Value) -> InboundBody {
+        let bytes = with_message(fixture_json("sinch_inbound_text.json"), |m| {
+            m.insert("contact_message".into(), contact_message);
+        });
+        let batch = parse_webhook(&bytes).expect("parses");
+        batch.messages.into_iter().next().expect("message").body
+    }
+
+    #[test]
+    fn summaries_for_other_contact_messages() {
+        use serde_json::json;
+        let cases = [
+            (json!({"media_message": {"url": "https://x/a.PDF?sig=1", "filename_override": "invoice.pdf"}}), unsupported("media_message", "[document] invoice.pdf")),
+            (json!({"media_message": {"url": "https://x/voice.ogg"}}), unsupported("media_message", "[audio]")),
+            (json!({"media_message": {"url": "https://x/noext"}}), unsupported("media_message", "[media]")),
+            (json!({"media_card_message": {"url": "https://x/v.mp4", "caption": ""}}), unsupported("media_card_message", "[video]")),
+            (json!({"fallback_message": {"reason": {"code": "UNKNOWN"}, "raw_message": "{}"}}), unsupported("fallback_message", "[fallback_message]")),
+            (json!({"channel_specific_message": {"message_type": "nfm_reply"}}), unsupported("channel_specific_message", "[channel_specific_message]")),
+            (json!({"reply_to": {"message_id": "x"}, "text_message": {"text": "quoted"}}), InboundBody::Text("quoted".into())),
+            (json!({"text_message": {"text": 5}}), unsupported("text_message", "[text_message]")),
+            (json!({"location_message": {"title": "x"}}), unsupported("location_message", "[location_message]")),
+            (json!({}), unsupported("unknown", "[unknown]")),
+            (json!("text"), unsupported("unknown", "[unknown]")),
+        ];
+        for (cm, expected) in cases {
+            assert_eq!(body_for(cm.clone()), expected, "{cm}");
+        }
+    }
+
+    #[test]
+    fn inbound_edge_cases() {
+        let base = fixture_json("sinch_inbound_text.json");
+        // Echoes of our own messages and other channels are skipped.
+        for (key, value) in [("direction", "TO_CONTACT")] {
+            let bytes = with_message(base.clone(), |m| {
+                m.insert(key.into(), value.into());
+            });
+            assert_eq!(parse_webhook(&bytes), Ok(WebhookBatch::default()));
+        }
+        let bytes = with_message(base.clone(), |m| {
+            m.insert("channel_identity".into(), serde_json::json!({"channel": "SMS", "identity": "15551234567"}));
+        });
+        assert_eq!(parse_webhook(&bytes), Ok(WebhookBatch::default()));
+        // accept_time missing: the envelope event_time is used.
+        let bytes = with_message(base.clone(), |m| {
+            m.remove("accept_time");
+        });
+        let msg = parse_webhook(&bytes).expect("parses").messages.remove(0);
+        assert_eq!(msg.timestamp, rfc3339("2026-01-05T10:00:00.456Z"));
+        // Missing id, sender, app or any time: malformed.
+        for key in ["id", "channel_identity"] {
+            let bytes = with_message(base.clone(), |m| {
+                m.remove(key);
+            });
+            assert!(matches!(parse_webhook(&bytes), Err(WebhookError::Malformed(_))), "{key}");
+        }
+        let mut no_app = base.clone();
+        no_app["app_id"] = "".into();
+        assert!(matches!(parse_webhook(&serde_json::to_vec(&no_app).expect("ser")), Err(WebhookError::Malformed(_))));
+        let mut no_time = base.clone();
+        no_time["event_time"] = Value::Null;
+        no_time["accepted_time"] = "garbage".into();
+        no_time["message"]["accept_time"] = 12.into();
+        assert!(matches!(parse_webhook(&serde_json::to_vec(&no_time).expect("ser")), Err(WebhookError::Malformed(_))));
+    }
+
+    fn single_status(name: &str) -> StatusUpdate {
+        let batch = parse_webhook(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(batch.messages.is_empty(), "{name}");
+        assert_eq!(batch.statuses.len(), 1, "{name}");
+        batch.statuses.into_iter().next().expect("one status")
+    }
+
+    #[test]
+    fn parses_delivery_reports() {
+        assert_eq!(parse_webhook(&fixture("sinch_delivery_queued.json")), Ok(WebhookBatch::default()));
+        for (name, status) in
+            [("sinch_delivery.json", DeliveryStatus::Delivered), ("sinch_delivery_read.json", DeliveryStatus::Read)]
+        {
+            assert_eq!(
+                single_status(name),
+                StatusUpdate {
+                    provider_message_id: "01HFAKEOUTMSG000000000001".into(),
+                    status,
+                    timestamp: rfc3339("2026-01-05T10:05:01.000Z"),
+                    recipient: "+15551234567".into(),
+                    error: None,
+                },
+                "{name}"
+            );
+        }
+        let failed = single_status("sinch_delivery_failed.json");
+        assert_eq!(failed.status, DeliveryStatus::Failed);
+        let error = failed.error.expect("error");
+        assert_eq!(error.code, "OUTSIDE_ALLOWED_SENDING_WINDOW");
+        assert!(error.title.contains("more than 24 hours"), "{}", error.title);
+        assert_eq!(error.detail.as_deref(), Some("WhatsApp code 131047"));
+    }
+
+    #[test]
+    fn delivery_report_edge_cases() {
+        let base = fixture_json("sinch_delivery.json");
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut v = base.clone();
+            f(&mut v);
+            parse_webhook(&serde_json::to_vec(&v).expect("ser"))
+        };
+        assert_eq!(with(&|v| v["message_delivery_report"]["status"] = "SWITCHING_CHANNEL".into()), Ok(WebhookBatch::default()));
+        assert_eq!(with(&|v| v["message_delivery_report"]["status"] = "SOMETHING_NEW".into()), Ok(WebhookBatch::default()));
+        for f in [
+            &(|v: &mut Value| v["message_delivery_report"]["status"] = Value::Null) as &dyn Fn(&mut Value),
+            &|v: &mut Value| v["message_delivery_report"]["message_id"] = "".into(),
+            &|v: &mut Value| {
+                v["event_time"] = Value::Null;
+                v["accepted_time"] = Value::Null;
+            },
+            &|v: &mut Value| v["message_delivery_report"] = "x".into(),
+        ] {
+            assert!(matches!(with(f), Err(WebhookError::Malformed(_))));
+        }
+        // event_time missing: accepted_time is used; recipient missing: empty.
+        let batch = with(&|v| {
+            v["event_time"] = Value::Null;
+            v["message_delivery_report"]["channel_identity"] = Value::Null;
+        })
+        .expect("parses");
+        assert_eq!(batch.statuses[0].timestamp, rfc3339("2026-01-05T10:05:00.000Z"));
+        assert_eq!(batch.statuses[0].recipient, "");
+        // FAILED with a reason that has only a code.
+        let batch = with(&|v| {
+            v["message_delivery_report"]["status"] = "FAILED".into();
+            v["message_delivery_report"]["reason"] = serde_json::json!({"code": "RECIPIENT_NOT_OPTED_IN", "channel_code": 470});
+        })
+        .expect("parses");
+        let error = batch.statuses[0].error.clone().expect("error");
+        assert_eq!((error.code.as_str(), error.title.as_str()), ("RECIPIENT_NOT_OPTED_IN", "RECIPIENT_NOT_OPTED_IN"));
+        assert_eq!(error.detail.as_deref(), Some("WhatsApp code 470"));
+    }
+
+    #[test]
+    fn malformed_bodies() {
+        for body in [&b""[..], b"[]", b"null", b"42", b"{", b"\"x\"", b"{\"message\": 5}", b"\xff\xfe"] {
+            assert!(matches!(parse_webhook(body), Err(WebhookError::Malformed(_))), "{:?}", String::from_utf8_lossy(body));
+        }
+        // Other triggers and an empty object carry nothing for us.
+        assert_eq!(parse_webhook(b"{}"), Ok(WebhookBatch::default()));
+        assert_eq!(parse_webhook(br#"{"app_id":"a","event":{}}"#), Ok(WebhookBatch::default()));
+        // The reason never echoes the payload.
+        for body in [&br#"{"message": "secret customer text"}"#[..], br#"["secret customer text"]"#, b"secret"] {
+            let err = parse_webhook(body).expect_err("malformed");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
+    }
+
+    // -- outbound ----------------------------------------------------------------------
+
+    fn client() -> SinchClient {
+        SinchClient::new(reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client"))
+    }
+
+    fn token_response(token: &str, expires_in: u64) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": token, "expires_in": expires_in, "scope": "", "token_type": "bearer"
+        }))
+    }
+
+    async fn mount_token(server: &MockServer, template: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            // base64("key-id:key-secret")
+            .and(header("authorization", "Basic a2V5LWlkOmtleS1zZWNyZXQ="))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(body_string("grant_type=client_credentials"))
+            .respond_with(template)
+            .named("token")
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_send(server: &MockServer, template: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/projects/{PROJECT}/messages:send")))
+            .respond_with(template)
+            .named("send")
+            .mount(server)
+            .await;
+    }
+
+    async fn send_with(c: &SinchClient, server: &MockServer, body: &str) -> SendOutcome {
+        c.send_text(&server.uri(), &server.uri(), PROJECT, APP_ID, "key-id", "key-secret", "15551234567", body).await
+    }
+
+    fn sent_response() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_raw(fixture("sinch_send_response.json"), "application/json")
+    }
+
+    fn accepted() -> SendOutcome {
+        SendOutcome::Accepted { provider_message_id: "01HFAKEOUTMSG000000000001".into() }
+    }
+
+    fn count(server_requests: &[wiremock::Request], p: &str) -> usize {
+        server_requests.iter().filter(|r| r.url.path() == p).count()
+    }
+
+    #[tokio::test]
+    async fn token_fixture_is_fetched_once_and_reused() {
+        let server = MockServer::start().await;
+        mount_token(&server, ResponseTemplate::new(200).set_body_raw(fixture("sinch_oauth_token_response.json"), "application/json")).await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/projects/{PROJECT}/messages:send")))
+            .and(header("authorization", "Bearer eyJFAKE.FAKE.FAKE"))
+            .respond_with(sent_response())
+            .mount(&server)
+            .await;
+        let c = client();
+        assert_eq!(send_with(&c, &server, "one").await, accepted());
+        assert_eq!(send_with(&c, &server, "two").await, accepted());
+        let requests = server.received_requests().await.expect("recording");
+        assert_eq!(count(&requests, "/oauth2/token"), 1);
+        assert_eq!(count(&requests, &format!("/v1/projects/{PROJECT}/messages:send")), 2);
+    }
+
+    #[tokio::test]
+    async fn token_is_refreshed_after_expiry() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("short", 1)).await;
+        mount_send(&server, sent_response()).await;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+        let c = SinchClient::with_refresh_margin(http, Duration::ZERO);
+        assert_eq!(send_with(&c, &server, "one").await, accepted());
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(send_with(&c, &server, "two").await, accepted());
+        let requests = server.received_requests().await.expect("recording");
+        assert_eq!(count(&requests, "/oauth2/token"), 2);
+    }
+
+    #[tokio::test]
+    async fn token_shorter_than_the_margin_is_not_reused() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("t", 30)).await;
+        mount_send(&server, sent_response()).await;
+        let c = client();
+        assert_eq!(send_with(&c, &server, "one").await, accepted());
+        assert_eq!(send_with(&c, &server, "two").await, accepted());
+        let requests = server.received_requests().await.expect("recording");
+        assert_eq!(count(&requests, "/oauth2/token"), 2);
+    }
+
+    #[tokio::test]
+    async fn send_body_matches_fixture_shape() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        let mut expected = fixture_json("sinch_outbound_text.json");
+        // send_text does not set the optional metadata/correlation fields.
+        if let Value::Object(m) = &mut expected {
+            m.remove("message_metadata");
+            m.remove("correlation_id");
+        }
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/projects/{PROJECT}/messages:send")))
+            .and(header("authorization", "Bearer tok"))
+            .and(body_json(expected))
+            .respond_with(sent_response())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let base = format!("{}/", server.uri());
+        let outcome = client()
+            .send_text(&base, &base, PROJECT, APP_ID, "key-id", "key-secret", "+15551234567", "Hello Jane, agent Sam here.")
+            .await;
+        assert_eq!(outcome, accepted());
+    }
+
+    #[tokio::test]
+    async fn error_fixture_is_rejected_with_status_code() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send(&server, ResponseTemplate::new(400).set_body_raw(fixture("sinch_error_response.json"), "application/json")).await;
+        match send_with(&client(), &server, "hi").await {
+            SendOutcome::Rejected { http_status: 400, error } => {
+                assert_eq!(error.code, "INVALID_ARGUMENT");
+                assert_eq!(error.title, "Invalid argument");
+                assert_eq!(error.detail, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn window_reason_code_is_kept_visible() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        let body = serde_json::json!({"error": {"code": 400, "message": "Failed", "status": "FAILED_PRECONDITION",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "OUTSIDE_ALLOWED_SENDING_WINDOW"}]}});
+        mount_send(&server, ResponseTemplate::new(400).set_body_json(body)).await;
+        match send_with(&client(), &server, "hi").await {
+            SendOutcome::Rejected { http_status: 400, error } => {
+                assert_eq!(error.code, "OUTSIDE_ALLOWED_SENDING_WINDOW");
+                assert!(error.detail.as_deref().is_some_and(|d| d.contains("ErrorInfo")), "{error:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn non_json_4xx_and_success_without_id_are_rejected() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send(&server, ResponseTemplate::new(404).set_body_string("region mismatch")).await;
+        match send_with(&client(), &server, "hi").await {
+            SendOutcome::Rejected { http_status: 404, error } => {
+                assert_eq!(error.code, "http_404");
+                assert_eq!(error.detail.as_deref(), Some("region mismatch"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send(&server, ResponseTemplate::new(200).set_body_string("{}")).await;
+        let outcome = send_with(&client(), &server, "hi").await;
+        assert!(matches!(&outcome, SendOutcome::Rejected { http_status: 200, error } if error.code == "invalid_response"), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn retryable_statuses() {
+        for (status, retry_after) in [(429, Some("7")), (500, None), (503, Some("120")), (408, None)] {
+            let server = MockServer::start().await;
+            mount_token(&server, token_response("tok", 3600)).await;
+            let mut template = ResponseTemplate::new(status)
+                .set_body_json(serde_json::json!({"error": {"code": status, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}));
+            if let Some(v) = retry_after {
+                template = template.insert_header("Retry-After", v);
+            }
+            mount_send(&server, template).await;
+            match send_with(&client(), &server, "hi").await {
+                SendOutcome::Retryable { reason, retry_after: got } => {
+                    assert!(reason.contains(&status.to_string()), "{reason}");
+                    assert_eq!(got, retry_after.map(|s| Duration::from_secs(s.parse().expect("secs"))));
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        // RESOURCE_EXHAUSTED is retryable whatever the HTTP status.
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send(&server, ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": {"status": "RESOURCE_EXHAUSTED"}}))).await;
+        assert!(matches!(send_with(&client(), &server, "hi").await, SendOutcome::Retryable { .. }));
+    }
+
+    #[tokio::test]
+    async fn token_endpoint_failures() {
+        // Refused credentials: rejected, and the send endpoint is never called.
+        let server = MockServer::start().await;
+        mount_token(&server, ResponseTemplate::new(401).set_body_string(r#"{"error":"invalid_client"}"#)).await;
+        mount_send(&server, sent_response()).await;
+        let outcome = send_with(&client(), &server, "hi").await;
+        assert!(matches!(&outcome, SendOutcome::Rejected { http_status: 401, error } if error.code == "auth_failed"), "{outcome:?}");
+        let requests = server.received_requests().await.expect("recording");
+        assert_eq!(requests.len(), 1);
+        // 5xx / 429 / unreadable token answers are retryable.
+        for template in [
+            ResponseTemplate::new(503),
+            ResponseTemplate::new(429).insert_header("Retry-After", "3"),
+            ResponseTemplate::new(200).set_body_string("{}"),
+        ] {
+            let server = MockServer::start().await;
+            mount_token(&server, template).await;
+            let outcome = send_with(&client(), &server, "hi").await;
+            assert!(matches!(outcome, SendOutcome::Retryable { .. }), "{outcome:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn revoked_cached_token_is_replaced_once() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        let c = client();
+        mount_send(&server, sent_response()).await;
+        assert_eq!(send_with(&c, &server, "one").await, accepted());
+        server.reset().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/projects/{PROJECT}/messages:send")))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&server)
+            .await;
+        let outcome = send_with(&c, &server, "two").await;
+        assert!(matches!(outcome, SendOutcome::Rejected { http_status: 401, .. }), "{outcome:?}");
+        let requests = server.received_requests().await.expect("recording");
+        // cached token refused -> one new token -> refused again -> give up.
+        assert_eq!(count(&requests, "/oauth2/token"), 1);
+        assert_eq!(count(&requests, &format!("/v1/projects/{PROJECT}/messages:send")), 2);
+    }
+
+    #[tokio::test]
+    async fn timeout_and_connection_errors_are_retryable() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send(&server, sent_response().set_delay(Duration::from_secs(3))).await;
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
+        match send_with(&SinchClient::new(http), &server, "hi").await {
+            SendOutcome::Retryable { reason, retry_after: None } => assert!(reason.starts_with("timeout"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let dead = format!("http://{addr}");
+        let outcome = client().send_text(&dead, &dead, PROJECT, APP_ID, "k", "s", "+1555", "hi").await;
+        assert!(matches!(outcome, SendOutcome::Retryable { retry_after: None, .. }), "{outcome:?}");
+        let outcome = client().send_text("not a url", "not a url", PROJECT, APP_ID, "k", "s", "+1555", "hi").await;
+        assert!(matches!(outcome, SendOutcome::Rejected { http_status: 0, .. }), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_per_key_id() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).and(path("/oauth2/token")).respond_with(token_response("tok", 3600)).mount(&server).await;
+        mount_send(&server, sent_response()).await;
+        let c = client();
+        for key in ["key-a", "key-b", "key-a"] {
+            let outcome = c.send_text(&server.uri(), &server.uri(), PROJECT, APP_ID, key, "s", "+1555", "hi").await;
+            assert_eq!(outcome, accepted());
+        }
+        let requests = server.received_requests().await.expect("recording");
+        assert_eq!(count(&requests, "/oauth2/token"), 2);
+    }
+
+    #[test]
+    fn retry_after_formats() {
+        assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    // -- robustness --------------------------------------------------------------------
+
+    /// Deterministic xorshift64* so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        }
+
+        fn bytes(&mut self, max_len: usize, alphabet: Option<&[u8]>) -> Vec<u8> {
+            let len = self.below(max_len + 1);
+            (0..len)
+                .map(|_| match alphabet {
+                    Some(a) => a[self.below(a.len())],
+                    None => self.next() as u8,
+                })
+                .collect()
+        }
+    }
+
+    fn mutate_value(v: &mut Value, rng: &mut Rng) {
+        let replacement = match rng.below(8) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.below(2) == 0),
+            2 => serde_json::json!(rng.next() as i64),
+            3 => serde_json::json!(-1.5e300),
+            4 => Value::String(String::new()),
+            5 => Value::String("2026-01-05T10:00:01Z".into()),
+            6 => Value::Array(vec![]),
+            _ => Value::Object(Map::new()),
+        };
+        let mut node = v;
+        loop {
+            let children = match node {
+                Value::Array(a) => a.len(),
+                Value::Object(o) => o.len(),
+                _ => 0,
+            };
+            if children == 0 || rng.below(4) == 0 {
+                *node = replacement;
+                return;
+            }
+            let pick = rng.below(children);
+            node = match node {
+                Value::Array(a) => &mut a[pick],
+                Value::Object(o) => match o.values_mut().nth(pick) {
+                    Some(child) => child,
+                    None => return,
+                },
+                _ => return,
+            };
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_inputs_never_panic() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let json_alphabet = br#"{}[]":,.-+0123456789eEabcdefghijklmnopqrstuvwxyzTZ_ \n\\"#;
+        let now = ts(1_767_607_201);
+        let check = |body: &[u8], rng: &mut Rng| {
+            let _ = parse_webhook(body);
+            let nonce = String::from_utf8_lossy(&rng.bytes(30, None)).into_owned();
+            let stamp = String::from_utf8_lossy(&rng.bytes(20, Some(b"-0123456789 "))).into_owned();
+            let sig = String::from_utf8_lossy(&rng.bytes(60, None)).into_owned();
+            let skew = Duration::from_secs(rng.next());
+            assert!(verify_signature(FIXTURE_SECRET, body, Some(&nonce), Some(&stamp), Some(&sig), now, skew).is_err());
+            // A correct signature over a random timestamp: Ok, Stale or Bad, never a panic.
+            let good = sign(&rng.bytes(40, None), body, &nonce, &stamp);
+            let _ = verify_signature(FIXTURE_SECRET, body, Some(&nonce), Some(&stamp), Some(&good), now, skew);
+        };
+        for i in 0..3000 {
+            let alphabet = if i % 2 == 0 { None } else { Some(&json_alphabet[..]) };
+            let body = rng.bytes(512, alphabet);
+            check(&body, &mut rng);
+        }
+        let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
+            .expect("fixtures dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("sinch_") && n.ends_with(".json"))
+            .collect();
+        names.sort();
+        assert!(names.len() >= 12, "{names:?}");
+        for name in names {
+            let original = fixture(&name);
+            for _ in 0..150 {
+                let mut body = original.clone();
+                let i = rng.below(body.len());
+                match rng.below(4) {
+                    0 => body.truncate(i),
+                    1 => body[i] ^= 1 << rng.below(8),
+                    2 => body.insert(i, json_alphabet[rng.below(json_alphabet.len())]),
+                    _ => {
+                        body.remove(i);
+                    }
+                }
+                check(&body, &mut rng);
+            }
+            let value: Value = serde_json::from_slice(&original).expect("fixture is JSON");
+            for _ in 0..150 {
+                let mut v = value.clone();
+                for _ in 0..=rng.below(3) {
+                    mutate_value(&mut v, &mut rng);
+                }
+                check(&serde_json::to_vec(&v).expect("ser"), &mut rng);
+            }
+        }
+    }
+}

@@ -101,9 +101,9 @@ pub fn verify_signature(
     }
     // Every candidate is checked (no early exit) so timing does not tell which URL form
     // was close; `verify_slice` is constant-time per candidate.
-    let matched = url_candidates(url)
-        .iter()
-        .fold(false, |ok, candidate| signature_mac(auth_token, candidate, params).verify_slice(&expected).is_ok() | ok);
+    let matched = url_candidates(url).iter().fold(false, |ok, candidate| {
+        signature_mac(auth_token, candidate, params).verify_slice(&expected).is_ok() | ok
+    });
     if matched { Ok(()) } else { Err(WebhookError::BadSignature) }
 }
 
@@ -359,7 +359,9 @@ fn inbound_body(form: &Form<'_>) -> Result<InboundBody, WebhookError> {
     let body = form.get("Body").unwrap_or_default();
     let kind_or = |default: &str| form.non_empty("MessageType").unwrap_or(default).to_owned();
     let num_media = match form.non_empty("NumMedia") {
-        Some(n) => n.trim().parse::<u32>().map_err(|_| WebhookError::Malformed("NumMedia is not a number".into()))?,
+        Some(n) => {
+            n.trim().parse::<u32>().map_err(|_| WebhookError::Malformed("NumMedia is not a number".into()))?
+        }
         None => 0,
     };
     if num_media > 0 {
@@ -420,9 +422,11 @@ fn normalize_status(
     let error_code = form.non_empty("ErrorCode").map(str::to_owned);
     let channel_message = form.non_empty("ChannelStatusMessage").map(truncate);
     let error = match (error_code, channel_message) {
-        (Some(code), message) => {
-            Some(ProviderError { title: message.unwrap_or_else(|| format!("Twilio error {code}")), code, detail: None })
-        }
+        (Some(code), message) => Some(ProviderError {
+            title: message.unwrap_or_else(|| format!("Twilio error {code}")),
+            code,
+            detail: None,
+        }),
         (None, Some(message)) => Some(ProviderError { code: "unknown".into(), title: message, detail: None }),
         (None, None) => None,
     };
@@ -577,10 +581,8 @@ impl TwilioClient {
         if account_sid.is_empty() || !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return invalid_request("account sid must be alphanumeric".into());
         }
-        let url = format!(
-            "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
-            api_base_url.trim_end_matches('/')
-        );
+        let url =
+            format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", api_base_url.trim_end_matches('/'));
         // reqwest 0.13 builds without its `form` feature here, so the body is encoded by
         // hand; `basic_auth` marks the header sensitive, so it is redacted from debug output.
         let request = self
@@ -690,4 +692,1093 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
     Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use chrono::TimeZone;
+    use wiremock::matchers::{body_string, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    const FIXTURE_TOKEN: &str = "test_auth_token_0123456789abcdef";
+    const INBOUND_URL: &str = "https://cc.example.com/webhooks/twilio/inbound";
+    const STATUS_URL: &str = "https://cc.example.com/webhooks/twilio/status";
+    const ACCOUNT_SID: &str = "AC00000000000000000000000000000001";
+    const STATUS_CALLBACK: &str = "https://cc.example.com/webhooks/twilio/status";
+    const CUSTOMER: &str = "+15551234567";
+    const BUSINESS: &str = "+15557654321";
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{FIXTURES}/{name}");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+    }
+
+    /// The bytes the fixture signatures cover: the file minus its single trailing newline.
+    fn signed_bytes(name: &str) -> Vec<u8> {
+        let mut bytes = fixture(name);
+        assert_eq!(bytes.pop(), Some(b'\n'), "{name} must end with a newline");
+        assert_ne!(bytes.last(), Some(&b'\n'), "{name} must end with exactly one newline");
+        bytes
+    }
+
+    fn form_fixture(name: &str) -> Vec<(String, String)> {
+        parse_form(&signed_bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn received_at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).single().expect("valid timestamp")
+    }
+
+    fn parse_fixture(name: &str) -> WebhookBatch {
+        parse_webhook(&form_fixture(name), received_at()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn with(params: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+        let mut out: Vec<_> = params.iter().filter(|(n, _)| n != name).cloned().collect();
+        out.push((name.to_owned(), value.to_owned()));
+        out
+    }
+
+    fn without(params: &[(String, String)], name: &str) -> Vec<(String, String)> {
+        params.iter().filter(|(n, _)| n != name).cloned().collect()
+    }
+
+    // -- official vectors (signature_vectors.md A1) -------------------------------------
+
+    const T_TOKEN: &str = "12345";
+    const T_URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+
+    fn t_params() -> Vec<(String, String)> {
+        pairs(&[
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ])
+    }
+
+    fn assert_vector(id: &str, url: &str, params: &[(String, String)], expected: &str) {
+        assert_eq!(expected_signature(T_TOKEN, url, params), expected, "{id}: computed signature");
+        assert_eq!(verify_signature(T_TOKEN, url, params, Some(expected)), Ok(()), "{id}: verify");
+    }
+
+    #[test]
+    fn official_vector_t1() {
+        assert_vector("T1", T_URL, &t_params(), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        // Port stripping: Twilio may sign without the port we were configured with.
+        let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+        assert_eq!(
+            verify_signature(T_TOKEN, with_port, &t_params(), Some("RSOYDt4T1cUTdK1PDd93/VVr8B8=")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn official_vector_t2_default_https_port_added() {
+        let signed = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+        assert_vector("T2", signed, &t_params(), "kvajT1Ptam85bY51eRf/AJRuM3w=");
+        // The validator adds :443 to a URL without a port.
+        assert_eq!(
+            verify_signature(T_TOKEN, T_URL, &t_params(), Some("kvajT1Ptam85bY51eRf/AJRuM3w=")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn official_vector_t3_default_http_port() {
+        let signed = "http://mycompany.com:80/myapp.php?foo=1&bar=2";
+        assert_vector("T3", signed, &t_params(), "0ZXoZLH/DfblKGATFgpif+LLRf4=");
+        let no_port = "http://mycompany.com/myapp.php?foo=1&bar=2";
+        assert_eq!(
+            verify_signature(T_TOKEN, no_port, &t_params(), Some("0ZXoZLH/DfblKGATFgpif+LLRf4=")),
+            Ok(())
+        );
+        // https never gets :80 added.
+        assert_eq!(
+            verify_signature(T_TOKEN, T_URL, &t_params(), Some("0ZXoZLH/DfblKGATFgpif+LLRf4=")),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn official_vector_t4_custom_port() {
+        assert_vector(
+            "T4",
+            "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            &t_params(),
+            "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=",
+        );
+    }
+
+    #[test]
+    fn official_vector_t5_repeated_names_deduplicated_and_sorted() {
+        let params = pairs(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]);
+        assert_vector("T5", T_URL, &params, "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+    }
+
+    #[test]
+    fn official_vector_t11_credentials_in_url() {
+        assert_vector(
+            "T11",
+            "https://user:pass@mycompany.com/myapp.php?foo=1&bar=2",
+            &t_params(),
+            "CukzLTc1tT5dXEDIHm/tKBanW10=",
+        );
+    }
+
+    #[test]
+    fn official_vector_t12_array_values_sorted() {
+        let params = pairs(&[
+            ("MessagingBinding.Address", "+1415xxxxxxx"),
+            ("MessagingBinding.Address", "+1325xxxxxxx"),
+        ]);
+        assert_vector("T12", T_URL, &params, "83O6e2vORAoJHUNzJjDWN1jz+BA=");
+    }
+
+    #[test]
+    fn official_vector_t13_encoded_query() {
+        let url = format!("{T_URL}&Body=It%27s+amazing");
+        assert_vector("T13", &url, &t_params(), "TfZzewPq8wqrGlMfyAud8+/IvJ0=");
+        // twilio-node's legacy re-encoding of a raw `'` is not implemented: the URL must be
+        // passed as Twilio called it.
+        let raw = format!("{T_URL}&Body=It's+amazing");
+        assert_eq!(
+            verify_signature(T_TOKEN, &raw, &t_params(), Some("TfZzewPq8wqrGlMfyAud8+/IvJ0=")),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn official_vector_t14_legacy_docs() {
+        let params = without(&t_params(), "Caller");
+        assert_vector(
+            "T14",
+            "http://mycompany.com/myapp.php?foo=1&bar=2",
+            &params,
+            "HpS7PBa1Agvt4OtO+wZp75IuQa0=",
+        );
+    }
+
+    const T6_BODY: &[u8] = br#"{"property": "value", "boolean": true}"#;
+    const T6_HASH: &str = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+    const T8_HASH: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+    #[test]
+    fn official_vectors_t6_t8_body_hashes() {
+        assert_eq!(hex::encode(Sha256::digest(T6_BODY)), T6_HASH);
+        assert_eq!(hex::encode(Sha256::digest(b"{}")), T8_HASH);
+    }
+
+    #[test]
+    fn official_vector_t7_json_body() {
+        let url = format!("{T_URL}&bodySHA256={T6_HASH}");
+        let sig = "a9nBmqA0ju/hNViExpshrM61xv4=";
+        assert_eq!(expected_signature(T_TOKEN, &url, &[]), sig);
+        assert_eq!(verify_json_body(T_TOKEN, &url, T6_BODY, Some(sig)), Ok(()));
+    }
+
+    #[test]
+    fn official_vector_t9_json_body_only_port_variant_matches() {
+        let url = format!("{T_URL}&bodySHA256={T8_HASH}");
+        let with_port = format!("https://mycompany.com:443/myapp.php?foo=1&bar=2&bodySHA256={T8_HASH}");
+        let sig = "Ldidvp12m26NI7eqEvxnEpkd9Hc=";
+        assert_eq!(expected_signature(T_TOKEN, &with_port, &[]), sig);
+        assert_ne!(expected_signature(T_TOKEN, &url, &[]), sig);
+        assert_eq!(verify_json_body(T_TOKEN, &url, b"{}", Some(sig)), Ok(()));
+    }
+
+    #[test]
+    fn official_vector_t10_json_body_hash_only_query() {
+        let url = format!("https://mycompany.com/myapp.php?bodySHA256={T6_HASH}");
+        let sig = "y77kIzt2vzLz71DgmJGsen2scGs=";
+        assert_eq!(expected_signature(T_TOKEN, &url, &[]), sig);
+        assert_eq!(verify_json_body(T_TOKEN, &url, T6_BODY, Some(sig)), Ok(()));
+    }
+
+    #[test]
+    fn json_body_failures() {
+        let url = format!("{T_URL}&bodySHA256={T6_HASH}");
+        let sig = "a9nBmqA0ju/hNViExpshrM61xv4=";
+        // A body that does not match the signed hash.
+        assert_eq!(verify_json_body(T_TOKEN, &url, b"{}", Some(sig)), Err(WebhookError::BadSignature));
+        assert_eq!(verify_json_body(T_TOKEN, &url, b"", Some(sig)), Err(WebhookError::BadSignature));
+        assert_eq!(verify_json_body(T_TOKEN, &url, T6_BODY, None), Err(WebhookError::MissingSignature));
+        assert_eq!(
+            verify_json_body(T_TOKEN, &url, T6_BODY, Some("RSOYDt4T1cUTdK1PDd93/VVr8B8=")),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(verify_json_body("54321", &url, T6_BODY, Some(sig)), Err(WebhookError::BadSignature));
+        // A correctly signed URL without bodySHA256 vouches for no body.
+        let t1 = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+        assert_eq!(expected_signature(T_TOKEN, T_URL, &t_params()), t1);
+        let url_only = expected_signature(T_TOKEN, T_URL, &[]);
+        assert_eq!(verify_json_body(T_TOKEN, T_URL, b"{}", Some(&url_only)), Err(WebhookError::BadSignature));
+        // A non-hex bodySHA256 that is nevertheless signed.
+        let odd = format!("{T_URL}&bodySHA256=zz");
+        let odd_sig = expected_signature(T_TOKEN, &odd, &[]);
+        assert_eq!(verify_json_body(T_TOKEN, &odd, b"{}", Some(&odd_sig)), Err(WebhookError::BadSignature));
+        // Uppercase hex in the URL is still the same hash.
+        let upper = format!("{T_URL}&bodySHA256={}", T6_HASH.to_uppercase());
+        let upper_sig = expected_signature(T_TOKEN, &upper, &[]);
+        assert_eq!(verify_json_body(T_TOKEN, &upper, T6_BODY, Some(&upper_sig)), Ok(()));
+    }
+
+    // -- part B fixture signatures ------------------------------------------------------
+
+    /// (file, header value) for every Twilio row of signature_vectors.md part B.
+    fn twilio_signature_rows() -> Vec<(String, String)> {
+        let md = String::from_utf8(fixture("signature_vectors.md")).expect("utf-8");
+        md.lines()
+            .filter(|l| l.starts_with("| twilio_") && l.contains("| X-Twilio-Signature |"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].to_owned(), cells[3].trim_matches('`').to_owned())
+            })
+            .collect()
+    }
+
+    fn fixture_url(name: &str) -> &'static str {
+        if name.starts_with("twilio_inbound_") { INBOUND_URL } else { STATUS_URL }
+    }
+
+    #[test]
+    fn every_fixture_signature_from_part_b_verifies() {
+        let rows = twilio_signature_rows();
+        assert_eq!(rows.len(), 10, "part B lists 5 inbound and 5 status fixtures");
+        for (name, sig) in rows {
+            let params = form_fixture(&name);
+            let url = fixture_url(&name);
+            assert_eq!(expected_signature(FIXTURE_TOKEN, url, &params), sig, "{name}");
+            assert_eq!(verify_signature(FIXTURE_TOKEN, url, &params, Some(&sig)), Ok(()), "{name}");
+            // The other endpoint's URL must not verify.
+            let other = if url == INBOUND_URL { STATUS_URL } else { INBOUND_URL };
+            assert_eq!(
+                verify_signature(FIXTURE_TOKEN, other, &params, Some(&sig)),
+                Err(WebhookError::BadSignature),
+                "{name}"
+            );
+            // Pair order in the body does not matter; the signature sorts.
+            let mut reversed = params.clone();
+            reversed.reverse();
+            assert_eq!(verify_signature(FIXTURE_TOKEN, url, &reversed, Some(&sig)), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn fixture_port_variants() {
+        let params = form_fixture("twilio_inbound_text.form");
+        let sig = "OWubPYnfzWi/hghiztNGanJsxZs=";
+        // Configured with the explicit default port, Twilio signed without it.
+        let with_port = "https://cc.example.com:443/webhooks/twilio/inbound";
+        assert_eq!(verify_signature(FIXTURE_TOKEN, with_port, &params, Some(sig)), Ok(()));
+        // Configured without a port, Twilio signed with :443.
+        let sig_443 = expected_signature(FIXTURE_TOKEN, with_port, &params);
+        assert_eq!(verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(&sig_443)), Ok(()));
+        // A signature over a different port is not accepted for the no-port URL.
+        let sig_8443 =
+            expected_signature(FIXTURE_TOKEN, "https://cc.example.com:8443/webhooks/twilio/inbound", &params);
+        assert_eq!(
+            verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(&sig_8443)),
+            Err(WebhookError::BadSignature)
+        );
+        // Nor :80 for https.
+        let sig_80 =
+            expected_signature(FIXTURE_TOKEN, "https://cc.example.com:80/webhooks/twilio/inbound", &params);
+        assert_eq!(
+            verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(&sig_80)),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn missing_and_wrong_signatures() {
+        let params = form_fixture("twilio_inbound_text.form");
+        let sig = "OWubPYnfzWi/hghiztNGanJsxZs=";
+        let verify = |token: &str, url: &str, p: &[(String, String)], h: Option<&str>| {
+            verify_signature(token, url, p, h)
+        };
+        assert_eq!(verify(FIXTURE_TOKEN, INBOUND_URL, &params, None), Err(WebhookError::MissingSignature));
+        // Surrounding whitespace from a proxy is tolerated.
+        assert_eq!(
+            verify(FIXTURE_TOKEN, INBOUND_URL, &params, Some(" OWubPYnfzWi/hghiztNGanJsxZs= ")),
+            Ok(())
+        );
+        for bad in ["", "not base64!", "OWubPYnfzWi/hghiztNGanJsxZs", "owubpynfzwi/hghizTNGanJsxZs=", "AAAA"]
+        {
+            assert_eq!(
+                verify(FIXTURE_TOKEN, INBOUND_URL, &params, Some(bad)),
+                Err(WebhookError::BadSignature),
+                "{bad:?}"
+            );
+        }
+        // The Meta-style header is not a Twilio signature.
+        assert_eq!(
+            verify(FIXTURE_TOKEN, INBOUND_URL, &params, Some("sha256=OWubPYnfzWi/hghiztNGanJsxZs=")),
+            Err(WebhookError::BadSignature)
+        );
+        let bad = Err(WebhookError::BadSignature);
+        assert_eq!(verify("test_auth_token_0123456789abcdeF", INBOUND_URL, &params, Some(sig)), bad);
+        assert_eq!(verify(FIXTURE_TOKEN, &format!("{INBOUND_URL}/"), &params, Some(sig)), bad);
+        assert_eq!(verify(FIXTURE_TOKEN, &format!("{INBOUND_URL}?x=1"), &params, Some(sig)), bad);
+        assert_eq!(
+            verify(FIXTURE_TOKEN, "http://cc.example.com/webhooks/twilio/inbound", &params, Some(sig)),
+            bad
+        );
+        // Tampered, added and removed parameters.
+        assert_eq!(verify(FIXTURE_TOKEN, INBOUND_URL, &with(&params, "Body", "refund me"), Some(sig)), bad);
+        assert_eq!(verify(FIXTURE_TOKEN, INBOUND_URL, &with(&params, "Extra", ""), Some(sig)), bad);
+        assert_eq!(verify(FIXTURE_TOKEN, INBOUND_URL, &without(&params, "ProfileName"), Some(sig)), bad);
+        assert_eq!(verify(FIXTURE_TOKEN, INBOUND_URL, &[], Some(sig)), bad);
+        // An empty token never verifies, even with a signature made with it.
+        let empty_sig = expected_signature("", INBOUND_URL, &params);
+        assert_eq!(verify("", INBOUND_URL, &params, Some(&empty_sig)), bad);
+    }
+
+    #[test]
+    fn new_parameters_are_signed_too() {
+        let params = with(&form_fixture("twilio_inbound_text.form"), "SomethingTwilioAddedLater", "x");
+        let sig = expected_signature(FIXTURE_TOKEN, INBOUND_URL, &params);
+        assert_eq!(verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(&sig)), Ok(()));
+        assert!(parse_webhook(&params, received_at()).is_ok());
+    }
+
+    #[test]
+    fn url_candidates_cover_port_forms() {
+        assert_eq!(
+            url_candidates("https://h.example/p?q=1"),
+            vec!["https://h.example/p?q=1", "https://h.example:443/p?q=1"]
+        );
+        assert_eq!(
+            url_candidates("http://h.example:80/p"),
+            vec!["http://h.example:80/p", "http://h.example/p"]
+        );
+        assert_eq!(url_candidates("HTTPS://h.example"), vec!["HTTPS://h.example", "HTTPS://h.example:443"]);
+        assert_eq!(
+            url_candidates("https://u:p@h.example:8443/x"),
+            vec!["https://u:p@h.example:8443/x", "https://u:p@h.example/x"]
+        );
+        assert_eq!(url_candidates("https://[::1]:8443/x"), vec!["https://[::1]:8443/x", "https://[::1]/x"]);
+        assert_eq!(url_candidates("https://[::1]/x"), vec!["https://[::1]/x", "https://[::1]:443/x"]);
+        // Things we cannot split are tried only as given.
+        for odd in ["", "no-scheme/path", "https://", "https://:443/x", "https://h:port/x", "https://é:1é"]
+        {
+            assert_eq!(url_candidates(odd), vec![odd.to_owned()], "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn query_param_lookup() {
+        assert_eq!(query_param("https://h/p?a=1&bodySHA256=ab#frag", "bodySHA256"), Some("ab"));
+        assert_eq!(query_param("https://h/p?bodySHA256", "bodySHA256"), Some(""));
+        assert_eq!(query_param("https://h/p#?bodySHA256=ab", "bodySHA256"), None);
+        assert_eq!(query_param("https://h/p?xbodySHA256=ab", "bodySHA256"), None);
+    }
+
+    // -- form decoding -----------------------------------------------------------------
+
+    #[test]
+    fn parse_form_decodes() {
+        let decoded = parse_form(b"a=1&&b&c=x+y%2Bz%20%C3%A9&=v&d=e=f&&").expect("valid");
+        assert_eq!(decoded, pairs(&[("a", "1"), ("b", ""), ("c", "x y+z é"), ("", "v"), ("d", "e=f")]));
+        assert_eq!(parse_form(b"").expect("empty"), vec![]);
+        assert_eq!(parse_form(b"%41%4a%4A=%7e").expect("hex case"), pairs(&[("AJJ", "~")]));
+        let params = form_fixture("twilio_inbound_text.form");
+        assert_eq!(params.len(), 16);
+        assert_eq!(params[0], ("SmsMessageSid".into(), "SMa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1".into()));
+        let body = params.iter().find(|(n, _)| n == "Body").map(|(_, v)| v.as_str());
+        assert_eq!(body, Some("Hi, I need help with order 4711"));
+    }
+
+    #[test]
+    fn parse_form_rejects_malformed() {
+        for bad in
+            [&b"a=%"[..], b"a=%4", b"a=%zz", b"a=%4g", b"%=1", b"a=1&b=%%41", b"a=%FF", b"a=\xff", b"a=%C3"]
+        {
+            match parse_form(bad) {
+                Err(WebhookError::Malformed(reason)) => {
+                    assert!(!reason.contains('%') && !reason.contains("a="), "{reason}")
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(bad)),
+            }
+        }
+    }
+
+    #[test]
+    fn form_encoding_round_trips_every_twilio_form_fixture() {
+        let names = std::fs::read_dir(FIXTURES)
+            .expect("fixtures dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("twilio_") && n.ends_with(".form"))
+            .collect::<Vec<_>>();
+        assert_eq!(names.len(), 13, "{names:?}");
+        for name in names {
+            let raw = signed_bytes(&name);
+            let params = form_fixture(&name);
+            let borrowed: Vec<(&str, &str)> = params.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            assert_eq!(form_encode(&borrowed).as_bytes(), &raw[..], "{name}");
+        }
+    }
+
+    // -- inbound parsing ---------------------------------------------------------------
+
+    fn single_message(name: &str) -> InboundMessage {
+        let batch = parse_fixture(name);
+        assert!(batch.statuses.is_empty(), "{name}");
+        assert_eq!(batch.messages.len(), 1, "{name}");
+        batch.messages.into_iter().next().expect("one message")
+    }
+
+    fn unsupported(kind: &str, summary: &str) -> InboundBody {
+        InboundBody::Unsupported { kind: kind.into(), summary: summary.into() }
+    }
+
+    #[test]
+    fn parses_inbound_text() {
+        assert_eq!(
+            single_message("twilio_inbound_text.form"),
+            InboundMessage {
+                provider_message_id: "SMa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1".into(),
+                from: CUSTOMER.into(),
+                to_phone_number_id: BUSINESS.into(),
+                profile_name: Some("Jane Doe".into()),
+                timestamp: received_at(),
+                body: InboundBody::Text("Hi, I need help with order 4711".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn parses_inbound_media_with_caption() {
+        let m = single_message("twilio_inbound_media.form");
+        assert_eq!(m.provider_message_id, "MMb2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
+        assert_eq!((m.from.as_str(), m.to_phone_number_id.as_str()), (CUSTOMER, BUSINESS));
+        assert_eq!(m.timestamp, received_at());
+        assert_eq!(m.body, unsupported("image", "[image/jpeg] photo of the damaged box"));
+    }
+
+    #[test]
+    fn parses_inbound_document_with_file_name() {
+        let m = single_message("twilio_inbound_document.form");
+        assert_eq!(m.provider_message_id, "MMb2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
+        assert_eq!(m.body, unsupported("document", "[application/pdf] invoice.pdf"));
+    }
+
+    #[test]
+    fn parses_inbound_location() {
+        let m = single_message("twilio_inbound_location.form");
+        assert_eq!(m.provider_message_id, "SMa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1");
+        assert_eq!(m.profile_name.as_deref(), Some("Jane Doe"));
+        assert_eq!(m.body, unsupported("location", "[location] 51.51322977399644,-0.2197976373036567"));
+    }
+
+    #[test]
+    fn parses_inbound_button_reply() {
+        let m = single_message("twilio_inbound_button_reply.form");
+        assert_eq!(m.from, CUSTOMER);
+        assert_eq!(m.body, unsupported("button", "Talk to an agent"));
+    }
+
+    fn body_of(params: &[(String, String)]) -> InboundBody {
+        let batch = parse_webhook(params, received_at()).expect("parses");
+        assert_eq!(batch.messages.len(), 1);
+        batch.messages.into_iter().next().expect("one message").body
+    }
+
+    #[test]
+    fn inbound_body_variants() {
+        let media = form_fixture("twilio_inbound_media.form");
+        // Without MessageType the kind is "media"; without a caption only the type shows.
+        assert_eq!(
+            body_of(&without(&media, "MessageType")),
+            unsupported("media", "[image/jpeg] photo of the damaged box")
+        );
+        assert_eq!(body_of(&with(&media, "Body", "")), unsupported("image", "[image/jpeg]"));
+        assert_eq!(
+            body_of(&without(&without(&media, "MediaContentType0"), "Body")),
+            unsupported("image", "[media]")
+        );
+        let text = form_fixture("twilio_inbound_text.form");
+        assert_eq!(
+            body_of(&without(&text, "MessageType")),
+            InboundBody::Text("Hi, I need help with order 4711".into())
+        );
+        assert_eq!(
+            body_of(&without(&text, "NumMedia")),
+            InboundBody::Text("Hi, I need help with order 4711".into())
+        );
+        // A type we do not know, with nothing typed, is shown as its type.
+        assert_eq!(
+            body_of(&with(&with(&text, "MessageType", "sticker"), "Body", "")),
+            unsupported("sticker", "[sticker]")
+        );
+        // An interactive reply with a Body stays readable text.
+        assert_eq!(
+            body_of(&with(&text, "MessageType", "interactive")),
+            InboundBody::Text("Hi, I need help with order 4711".into())
+        );
+        let button = form_fixture("twilio_inbound_button_reply.form");
+        assert_eq!(body_of(&without(&button, "ButtonText")), unsupported("button", "Talk to an agent"));
+        let payload_only = with(&without(&without(&button, "ButtonText"), "MessageType"), "Body", "");
+        assert_eq!(body_of(&payload_only), unsupported("button", "AGENT_HANDOFF"));
+        let location = form_fixture("twilio_inbound_location.form");
+        assert_eq!(body_of(&with(&location, "Latitude", "north")), unsupported("location", "[location]"));
+        assert_eq!(
+            body_of(&without(&location, "MessageType")),
+            unsupported("location", "[location] 51.51322977399644,-0.2197976373036567")
+        );
+    }
+
+    #[test]
+    fn inbound_address_forms() {
+        let text = form_fixture("twilio_inbound_text.form");
+        let parse = |p: &[(String, String)]| parse_webhook(p, received_at());
+        let m = parse(&with(&text, "From", "+15551234567")).expect("bare E.164");
+        assert_eq!(m.messages[0].from, CUSTOMER);
+        let m = parse(&with(&text, "From", "whatsapp:15551234567")).expect("without +");
+        assert_eq!(m.messages[0].from, CUSTOMER);
+        let m = parse(&without(&text, "ProfileName")).expect("no profile");
+        assert_eq!(m.messages[0].profile_name, None);
+        let m = parse(&with(&text, "ProfileName", "")).expect("empty profile");
+        assert_eq!(m.messages[0].profile_name, None);
+        for from in ["messenger:123456", "whatsapp:", "whatsapp:+1555abc", "whatsapp:+1234567890123456"] {
+            assert!(matches!(parse(&with(&text, "From", from)), Err(WebhookError::Malformed(_))), "{from}");
+        }
+    }
+
+    fn assert_malformed(params: &[(String, String)], expect: &str) {
+        match parse_webhook(params, received_at()) {
+            Err(WebhookError::Malformed(reason)) => {
+                assert!(reason.contains(expect), "{reason}");
+                // Reasons name fields, never values.
+                assert!(
+                    !reason.contains("+1555") && !reason.contains("SM") && !reason.contains("Jane"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected Malformed({expect}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_webhooks() {
+        let text = form_fixture("twilio_inbound_text.form");
+        assert_malformed(&without(&text, "MessageSid"), "MessageSid");
+        assert_malformed(&with(&text, "MessageSid", ""), "MessageSid");
+        assert_malformed(&without(&text, "From"), "From");
+        assert_malformed(&without(&text, "To"), "To");
+        assert_malformed(&with(&text, "NumMedia", "one"), "NumMedia");
+        assert_malformed(&[], "neither");
+        assert_malformed(&pairs(&[("AccountSid", ACCOUNT_SID)]), "neither");
+        let status = form_fixture("twilio_status_delivered.form");
+        assert_malformed(&without(&status, "MessageSid"), "MessageSid");
+        assert_malformed(&without(&status, "From"), "From");
+    }
+
+    // -- status callbacks --------------------------------------------------------------
+
+    fn single_status(name: &str) -> StatusUpdate {
+        let batch = parse_fixture(name);
+        assert!(batch.messages.is_empty(), "{name}");
+        assert_eq!(batch.statuses.len(), 1, "{name}");
+        batch.statuses.into_iter().next().expect("one status")
+    }
+
+    #[test]
+    fn parses_status_sent_delivered_read() {
+        for (name, status) in [
+            ("twilio_status_sent.form", DeliveryStatus::Sent),
+            ("twilio_status_delivered.form", DeliveryStatus::Delivered),
+            ("twilio_status_read.form", DeliveryStatus::Read),
+        ] {
+            assert_eq!(
+                single_status(name),
+                StatusUpdate {
+                    provider_message_id: "SMc3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3".into(),
+                    status,
+                    timestamp: received_at(),
+                    recipient: CUSTOMER.into(),
+                    error: None,
+                },
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn parses_status_failed_window_closed() {
+        let s = single_status("twilio_status_failed.form");
+        assert_eq!(s.status, DeliveryStatus::Failed);
+        assert_eq!(s.recipient, CUSTOMER);
+        assert_eq!(
+            s.error,
+            Some(ProviderError {
+                code: "63016".into(),
+                title: "Failed to send freeform message because you are outside the allowed window.".into(),
+                detail: None,
+            })
+        );
+    }
+
+    #[test]
+    fn parses_status_undelivered_as_failed() {
+        let s = single_status("twilio_status_undelivered.form");
+        assert_eq!(s.status, DeliveryStatus::Failed);
+        assert_eq!(
+            s.error,
+            Some(ProviderError {
+                code: "63024".into(),
+                title: "Invalid message recipient".into(),
+                detail: None
+            })
+        );
+    }
+
+    #[test]
+    fn status_error_variants() {
+        let failed = form_fixture("twilio_status_failed.form");
+        let s =
+            &parse_webhook(&without(&failed, "ChannelStatusMessage"), received_at()).expect("ok").statuses[0];
+        assert_eq!(s.error.as_ref().map(|e| e.title.as_str()), Some("Twilio error 63016"));
+        let s = &parse_webhook(&without(&failed, "ErrorCode"), received_at()).expect("ok").statuses[0];
+        assert_eq!(s.error.as_ref().map(|e| e.code.as_str()), Some("unknown"));
+        let s = &parse_webhook(&with(&failed, "ChannelStatusMessage", &"x".repeat(5000)), received_at())
+            .expect("ok")
+            .statuses[0];
+        assert_eq!(s.error.as_ref().map(|e| e.title.len()), Some(MAX_SNIPPET_CHARS));
+        let s = &parse_webhook(&without(&failed, "To"), received_at()).expect("ok").statuses[0];
+        assert_eq!(s.recipient, "");
+    }
+
+    #[test]
+    fn untracked_statuses_are_skipped() {
+        let sent = form_fixture("twilio_status_sent.form");
+        for status in
+            ["queued", "sending", "accepted", "scheduled", "canceled", "partially_delivered", "new_thing"]
+        {
+            let batch = parse_webhook(&with(&sent, "MessageStatus", status), received_at()).expect(status);
+            assert_eq!(batch, WebhookBatch::default(), "{status}");
+        }
+    }
+
+    #[test]
+    fn received_status_is_an_inbound_message() {
+        let text = form_fixture("twilio_inbound_text.form");
+        let batch = parse_webhook(&with(&text, "MessageStatus", "received"), received_at()).expect("ok");
+        assert_eq!(batch.messages.len(), 1);
+        let batch =
+            parse_webhook(&with(&without(&text, "SmsStatus"), "MessageStatus", "received"), received_at())
+                .expect("ok");
+        assert_eq!(batch.messages.len(), 1);
+    }
+
+    // -- client ------------------------------------------------------------------------
+
+    const AUTH_TOKEN: &str = "test_auth_token_0123456789abcdef";
+    const MESSAGES_PATH: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json";
+    const TEXT: &str = "Hello Jane, agent Sam here. How can I help?";
+
+    fn client() -> TwilioClient {
+        TwilioClient::new(reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client"))
+    }
+
+    fn basic_auth() -> String {
+        format!("Basic {}", BASE64.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}")))
+    }
+
+    fn fixture_text(name: &str) -> String {
+        String::from_utf8(signed_bytes(name)).expect("utf-8")
+    }
+
+    async fn send(server: &MockServer) -> SendOutcome {
+        client()
+            .send_text(
+                &server.uri(),
+                ACCOUNT_SID,
+                AUTH_TOKEN,
+                BUSINESS,
+                CUSTOMER,
+                TEXT,
+                Some(STATUS_CALLBACK),
+            )
+            .await
+    }
+
+    async fn respond_with(template: ResponseTemplate) -> SendOutcome {
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).and(path(MESSAGES_PATH)).respond_with(template).mount(&server).await;
+        send(&server).await
+    }
+
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(201).set_body_raw(fixture("twilio_send_response.json"), "application/json")
+    }
+
+    async fn mock_expecting_body(server: &MockServer, body: String) {
+        Mock::given(method("POST"))
+            .and(path(MESSAGES_PATH))
+            .and(header("authorization", basic_auth().as_str()))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(body_string(body))
+            .respond_with(created())
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn accepted() -> SendOutcome {
+        SendOutcome::Accepted { provider_message_id: "SMc3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3".into() }
+    }
+
+    #[tokio::test]
+    async fn send_text_success_matches_fixture_body() {
+        let server = MockServer::start().await;
+        mock_expecting_body(&server, fixture_text("twilio_outbound_text.form")).await;
+        assert_eq!(send(&server).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_text_normalizes_numbers_and_base_url() {
+        let server = MockServer::start().await;
+        mock_expecting_body(&server, fixture_text("twilio_outbound_text.form")).await;
+        let base = format!("{}/", server.uri());
+        let outcome = client()
+            .send_text(
+                &base,
+                ACCOUNT_SID,
+                AUTH_TOKEN,
+                "whatsapp:+15557654321",
+                "15551234567",
+                TEXT,
+                Some(STATUS_CALLBACK),
+            )
+            .await;
+        assert_eq!(outcome, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_text_without_status_callback() {
+        let server = MockServer::start().await;
+        let body =
+            "To=whatsapp%3A%2B15551234567&From=whatsapp%3A%2B15557654321&Body=hi+%26+bye%3D%F0%9F%91%8B";
+        mock_expecting_body(&server, body.to_owned()).await;
+        let outcome = client()
+            .send_text(&server.uri(), ACCOUNT_SID, AUTH_TOKEN, BUSINESS, CUSTOMER, "hi & bye=👋", None)
+            .await;
+        assert_eq!(outcome, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_template_success_matches_fixture_body() {
+        let server = MockServer::start().await;
+        mock_expecting_body(&server, fixture_text("twilio_outbound_template.form")).await;
+        let outcome = client()
+            .send_template(
+                &server.uri(),
+                ACCOUNT_SID,
+                AUTH_TOKEN,
+                BUSINESS,
+                CUSTOMER,
+                Some("MG00000000000000000000000000000002"),
+                "HX0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+                r#"{"1": "Jane", "2": "4711"}"#,
+                Some(STATUS_CALLBACK),
+            )
+            .await;
+        assert_eq!(outcome, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_template_without_messaging_service() {
+        let server = MockServer::start().await;
+        let body = "To=whatsapp%3A%2B15551234567&From=whatsapp%3A%2B15557654321\
+                    &ContentSid=HX1&ContentVariables=%7B%7D";
+        mock_expecting_body(&server, body.to_owned()).await;
+        let outcome = client()
+            .send_template(
+                &server.uri(),
+                ACCOUNT_SID,
+                AUTH_TOKEN,
+                BUSINESS,
+                CUSTOMER,
+                None,
+                "HX1",
+                "{}",
+                None,
+            )
+            .await;
+        assert_eq!(outcome, accepted());
+    }
+
+    #[tokio::test]
+    async fn legacy_error_is_rejected_with_raw_code() {
+        let outcome = respond_with(
+            ResponseTemplate::new(400)
+                .set_body_raw(fixture("twilio_error_response.json"), "application/json"),
+        )
+        .await;
+        assert_eq!(
+            outcome,
+            SendOutcome::Rejected {
+                http_status: 400,
+                error: ProviderError {
+                    code: "21211".into(),
+                    title: "The 'To' number whatsapp:+1555 is not a valid phone number.".into(),
+                    detail: Some("https://www.twilio.com/docs/errors/21211".into()),
+                },
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn rfc9457_error_is_rejected_with_raw_code() {
+        let body = serde_json::json!({
+            "type": "https://www.twilio.com/docs/errors/63016",
+            "title": "Outside the allowed window",
+            "status": 400,
+            "code": 63016,
+            "detail": "Failed to send freeform message because you are outside the allowed window.",
+            "instance": "/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json",
+        });
+        let outcome = respond_with(ResponseTemplate::new(400).set_body_json(body)).await;
+        assert_eq!(
+            outcome,
+            SendOutcome::Rejected {
+                http_status: 400,
+                error: ProviderError {
+                    code: "63016".into(),
+                    title: "Outside the allowed window".into(),
+                    detail: Some(
+                        "Failed to send freeform message because you are outside the allowed window.".into()
+                    ),
+                },
+            }
+        );
+        // Without `code`, the number at the end of `type` is the code.
+        let body = serde_json::json!({"type": "https://www.twilio.com/docs/errors/20003", "title": "Unauthorized",
+            "status": 401});
+        match respond_with(ResponseTemplate::new(401).set_body_json(body)).await {
+            SendOutcome::Rejected { http_status: 401, error } => {
+                assert_eq!((error.code.as_str(), error.title.as_str()), ("20003", "Unauthorized"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // A string code is kept as is.
+        let body = serde_json::json!({"code": "21610", "message": "unsubscribed"});
+        match respond_with(ResponseTemplate::new(400).set_body_json(body)).await {
+            SendOutcome::Rejected { error, .. } => assert_eq!(error.code, "21610"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn non_json_4xx_is_rejected_with_http_code() {
+        match respond_with(ResponseTemplate::new(404).set_body_string("<html>nope</html>")).await {
+            SendOutcome::Rejected { http_status: 404, error } => {
+                assert_eq!(error.code, "http_404");
+                assert_eq!(error.detail.as_deref(), Some("<html>nope</html>"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({}))).await {
+            SendOutcome::Rejected { http_status: 400, error } => assert_eq!(error.code, "http_400"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn http_429_with_retry_after_is_retryable() {
+        let body = serde_json::json!({"code": 20429, "message": "Too Many Requests", "status": 429});
+        let outcome =
+            respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7").set_body_json(body))
+                .await;
+        match outcome {
+            SendOutcome::Retryable { reason, retry_after } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(7)));
+                assert!(reason.contains("429") && reason.contains("20429"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn http_5xx_is_retryable() {
+        for status in [500, 502, 503] {
+            let outcome = respond_with(ResponseTemplate::new(status)).await;
+            assert!(
+                matches!(&outcome, SendOutcome::Retryable { retry_after: None, reason } if reason.contains(&status.to_string())),
+                "{status}: {outcome:?}"
+            );
+        }
+        let outcome = respond_with(ResponseTemplate::new(503).insert_header("retry-after", "120")).await;
+        assert!(
+            matches!(outcome, SendOutcome::Retryable { retry_after: Some(d), .. } if d == Duration::from_secs(120))
+        );
+    }
+
+    #[tokio::test]
+    async fn success_without_sid_is_rejected() {
+        for body in
+            [serde_json::json!({"status": "queued"}), serde_json::json!({"sid": ""}), serde_json::json!([])]
+        {
+            let outcome = respond_with(ResponseTemplate::new(201).set_body_json(body.clone())).await;
+            match outcome {
+                SendOutcome::Rejected { http_status: 201, error } => {
+                    assert_eq!(error.code, "invalid_response")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let outcome = respond_with(ResponseTemplate::new(201).set_body_string("not json")).await;
+        assert!(matches!(outcome, SendOutcome::Rejected { http_status: 201, .. }), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn timeout_is_retryable() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(created().set_delay(Duration::from_secs(3)))
+            .mount(&server)
+            .await;
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().expect("client");
+        let outcome = TwilioClient::new(http)
+            .send_text(&server.uri(), ACCOUNT_SID, AUTH_TOKEN, BUSINESS, CUSTOMER, "hi", None)
+            .await;
+        match outcome {
+            SendOutcome::Retryable { reason, retry_after: None } => {
+                assert!(reason.starts_with("timeout"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_retryable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let outcome = client()
+            .send_text(&format!("http://{addr}"), ACCOUNT_SID, AUTH_TOKEN, BUSINESS, CUSTOMER, "hi", None)
+            .await;
+        assert!(matches!(outcome, SendOutcome::Retryable { retry_after: None, .. }), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn bad_configuration_is_rejected_not_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).respond_with(created()).expect(0).mount(&server).await;
+        for sid in ["", "AC1/../x", "AC1?x=1", "AC1#", "AC 1"] {
+            let outcome =
+                client().send_text(&server.uri(), sid, AUTH_TOKEN, BUSINESS, CUSTOMER, "hi", None).await;
+            assert!(matches!(outcome, SendOutcome::Rejected { http_status: 0, .. }), "{sid:?}: {outcome:?}");
+        }
+        let outcome =
+            client().send_text("not a url", ACCOUNT_SID, AUTH_TOKEN, BUSINESS, CUSTOMER, "hi", None).await;
+        assert!(matches!(outcome, SendOutcome::Rejected { http_status: 0, .. }), "{outcome:?}");
+    }
+
+    #[test]
+    fn retry_after_formats() {
+        assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn channel_address_forms() {
+        assert_eq!(channel_address("+15551234567"), "whatsapp:+15551234567");
+        assert_eq!(channel_address("15551234567"), "whatsapp:+15551234567");
+        assert_eq!(channel_address(" whatsapp:+15551234567 "), "whatsapp:+15551234567");
+        assert_eq!(channel_address(""), "whatsapp:");
+    }
+
+    // -- no-panic fuzzing --------------------------------------------------------------
+
+    /// xorshift64: deterministic, so a failure reproduces from the iteration number.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % u64::try_from(n.max(1)).expect("fits")).expect("fits")
+        }
+
+        fn byte(&mut self) -> u8 {
+            // Mostly form syntax, so the decoder's interesting paths are hit often.
+            const ALPHABET: &[u8] = b"%&=+0123456789abcdefABCDEFxyz:/?#[]@ ";
+            if self.below(4) == 0 {
+                self.next().to_le_bytes()[0]
+            } else {
+                ALPHABET[self.below(ALPHABET.len())]
+            }
+        }
+    }
+
+    fn mutate(rng: &mut XorShift, mut bytes: Vec<u8>) -> Vec<u8> {
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(bytes.len() + 1);
+            match rng.below(4) {
+                0 if at < bytes.len() => bytes[at] = rng.byte(),
+                1 => bytes.insert(at, rng.byte()),
+                2 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => bytes.truncate(at),
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn fuzz_parse_and_verify_never_panic() {
+        let seeds: Vec<Vec<u8>> =
+            twilio_signature_rows().iter().map(|(name, _)| signed_bytes(name)).collect();
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut parsed = 0;
+        for i in 0..20_000 {
+            let input = if i % 2 == 0 {
+                let len = rng.below(160);
+                (0..len).map(|_| rng.byte()).collect()
+            } else {
+                let seed = seeds[rng.below(seeds.len())].clone();
+                mutate(&mut rng, seed)
+            };
+            let url_bytes = mutate(&mut rng, INBOUND_URL.as_bytes().to_vec());
+            let url = String::from_utf8_lossy(&url_bytes);
+            let header_bytes = mutate(&mut rng, b"OWubPYnfzWi/hghiztNGanJsxZs=".to_vec());
+            let header = String::from_utf8_lossy(&header_bytes);
+            if let Ok(params) = parse_form(&input) {
+                parsed += 1;
+                let _ = parse_webhook(&params, received_at());
+                let _ = expected_signature(FIXTURE_TOKEN, &url, &params);
+                let verdict = verify_signature(FIXTURE_TOKEN, &url, &params, Some(&header));
+                // Random input never forges a signature (an unmodified fixture may verify).
+                if verdict.is_ok() {
+                    assert!(seeds.contains(&input), "iteration {i} forged a signature");
+                }
+            }
+            let _ = verify_json_body(FIXTURE_TOKEN, &url, &input, Some(&header));
+            let _ = url_candidates(&url);
+        }
+        assert!(parsed > 1_000, "the fuzz loop should exercise parse_webhook ({parsed})");
+    }
 }
