@@ -9,7 +9,9 @@
 //! Adapters are pure functions plus a thin HTTP client; they hold no state and do no I/O
 //! beyond the one request they are asked to make.
 
+pub mod kaleyra;
 pub mod meta;
+pub mod sinch;
 pub mod twilio;
 
 /// A normalized inbound customer message.

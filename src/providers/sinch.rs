@@ -193,15 +193,15 @@ struct Envelope {
 pub fn parse_webhook(raw_body: &[u8]) -> Result<WebhookBatch, WebhookError> {
     let envelope: Envelope = serde_json::from_slice(raw_body).map_err(|e| malformed_json("body", &e))?;
     let mut batch = WebhookBatch::default();
-    if let Some(message) = envelope.message.as_ref().filter(|m| !m.is_null()) {
-        if let Some(msg) = normalize_message(message, &envelope)? {
-            batch.messages.push(msg);
-        }
+    if let Some(message) = envelope.message.as_ref().filter(|m| !m.is_null())
+        && let Some(msg) = normalize_message(message, &envelope)?
+    {
+        batch.messages.push(msg);
     }
-    if let Some(report) = envelope.message_delivery_report.as_ref().filter(|r| !r.is_null()) {
-        if let Some(status) = normalize_report(report, &envelope)? {
-            batch.statuses.push(status);
-        }
+    if let Some(report) = envelope.message_delivery_report.as_ref().filter(|r| !r.is_null())
+        && let Some(status) = normalize_report(report, &envelope)?
+    {
+        batch.statuses.push(status);
     }
     Ok(batch)
 }
@@ -242,11 +242,12 @@ fn normalize_message(message: &Value, envelope: &Envelope) -> Result<Option<Inbo
         .ok_or_else(|| WebhookError::Malformed("message without `app_id`".into()))?;
     // accept_time: when Sinch accepted the message from WhatsApp. event_time (the
     // envelope's) is the fallback, then the envelope accepted_time.
-    let timestamp = [message.get("accept_time"), envelope.event_time.as_ref(), envelope.accepted_time.as_ref()]
-        .into_iter()
-        .flatten()
-        .find_map(parse_time)
-        .ok_or_else(|| WebhookError::Malformed("message without a usable `accept_time`".into()))?;
+    let timestamp =
+        [message.get("accept_time"), envelope.event_time.as_ref(), envelope.accepted_time.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(parse_time)
+            .ok_or_else(|| WebhookError::Malformed("message without a usable `accept_time`".into()))?;
     let body = match message.get("contact_message") {
         Some(Value::Object(cm)) => inbound_body(cm),
         _ => InboundBody::Unsupported { kind: "unknown".into(), summary: "[unknown]".into() },
@@ -356,13 +357,7 @@ fn normalize_report(report: &Value, envelope: &Envelope) -> Result<Option<Status
             detail: (!detail.is_empty()).then(|| detail.join(", ")),
         }
     });
-    Ok(Some(StatusUpdate {
-        provider_message_id: id.to_owned(),
-        status,
-        timestamp,
-        recipient,
-        error,
-    }))
+    Ok(Some(StatusUpdate { provider_message_id: id.to_owned(), status, timestamp, recipient, error }))
 }
 
 /// Sinch times are RFC 3339 strings with a fractional part ("2026-01-05T10:00:01.100Z").
@@ -631,7 +626,10 @@ impl SinchClient {
         }
         let code = status.as_u16();
         if code == 429 || code == 408 || status.is_server_error() {
-            return Err(SendOutcome::Retryable { reason: format!("token endpoint HTTP {code}"), retry_after });
+            return Err(SendOutcome::Retryable {
+                reason: format!("token endpoint HTTP {code}"),
+                retry_after,
+            });
         }
         Err(SendOutcome::Rejected {
             http_status: code,
@@ -672,7 +670,11 @@ fn classify_transport_error(e: &reqwest::Error) -> SendOutcome {
 }
 
 fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
-    response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after)
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
 }
 
 async fn classify_send_response(response: reqwest::Response) -> SendOutcome {
@@ -821,7 +823,10 @@ mod tests {
             (S1_BODY, "Yc+3R1pIS78xLASybulhs8BsSo9BPB3Pr92QCUoczfk="),
             (S2_BODY, "6bpJoRmFoXVjfJIVglMoJzYXxnoxRujzR4k2GOXewOE="),
         ] {
-            assert_eq!(sign(b"foo_secret1234", body.as_bytes(), "01FJA8B4A7BM43YGWSG9GBV067", "1634579353"), expected);
+            assert_eq!(
+                sign(b"foo_secret1234", body.as_bytes(), "01FJA8B4A7BM43YGWSG9GBV067", "1634579353"),
+                expected
+            );
             assert_eq!(
                 verify_signature(
                     b"foo_secret1234",
@@ -853,9 +858,17 @@ mod tests {
             };
             assert_eq!(verify(FIXTURE_SECRET, &body, FIXTURE_NONCE, FIXTURE_TS), Ok(()), "{file}");
             let bad = Err(SinchSignatureError::Bad);
-            assert_eq!(verify(FIXTURE_SECRET, &fixture(&file), FIXTURE_NONCE, FIXTURE_TS), bad, "{file} + newline");
+            assert_eq!(
+                verify(FIXTURE_SECRET, &fixture(&file), FIXTURE_NONCE, FIXTURE_TS),
+                bad,
+                "{file} + newline"
+            );
             assert_eq!(verify(b"another_secret", &body, FIXTURE_NONCE, FIXTURE_TS), bad, "{file}");
-            assert_eq!(verify(FIXTURE_SECRET, &body, "01HFAKENONCE00000000000001", FIXTURE_TS), bad, "{file}");
+            assert_eq!(
+                verify(FIXTURE_SECRET, &body, "01HFAKENONCE00000000000001", FIXTURE_TS),
+                bad,
+                "{file}"
+            );
             assert_eq!(verify(FIXTURE_SECRET, &body, FIXTURE_NONCE, "1767607202"), bad, "{file}");
         }
     }
@@ -937,7 +950,15 @@ mod tests {
         assert_eq!(r, bad);
         // An authentic but non-numeric timestamp cannot be checked for freshness.
         let sig = sign(FIXTURE_SECRET, &body, FIXTURE_NONCE, "yesterday");
-        let r = verify_signature(FIXTURE_SECRET, &body, Some(FIXTURE_NONCE), Some("yesterday"), Some(&sig), now, SKEW);
+        let r = verify_signature(
+            FIXTURE_SECRET,
+            &body,
+            Some(FIXTURE_NONCE),
+            Some("yesterday"),
+            Some(&sig),
+            now,
+            SKEW,
+        );
         assert_eq!(r, bad);
     }
 
@@ -973,8 +994,16 @@ mod tests {
     #[test]
     fn parses_other_inbound_fixtures() {
         let cases = [
-            ("sinch_inbound_media.json", "01HFAKEINMSG0000000000002", unsupported("media_message", "[image]")),
-            ("sinch_inbound_media_card.json", "01HFAKEINMSG0000000000003", unsupported("media_card_message", "my invoice")),
+            (
+                "sinch_inbound_media.json",
+                "01HFAKEINMSG0000000000002",
+                unsupported("media_message", "[image]"),
+            ),
+            (
+                "sinch_inbound_media_card.json",
+                "01HFAKEINMSG0000000000003",
+                unsupported("media_card_message", "my invoice"),
+            ),
             (
                 "sinch_inbound_location.json",
                 "01HFAKEINMSG0000000000004",
@@ -1014,15 +1043,38 @@ mod tests {
     fn summaries_for_other_contact_messages() {
         use serde_json::json;
         let cases = [
-            (json!({"media_message": {"url": "https://x/a.PDF?sig=1", "filename_override": "invoice.pdf"}}), unsupported("media_message", "[document] invoice.pdf")),
-            (json!({"media_message": {"url": "https://x/voice.ogg"}}), unsupported("media_message", "[audio]")),
+            (
+                json!({"media_message": {
+                    "url": "https://x/a.PDF?sig=1", "filename_override": "invoice.pdf"
+                }}),
+                unsupported("media_message", "[document] invoice.pdf"),
+            ),
+            (
+                json!({"media_message": {"url": "https://x/voice.ogg"}}),
+                unsupported("media_message", "[audio]"),
+            ),
             (json!({"media_message": {"url": "https://x/noext"}}), unsupported("media_message", "[media]")),
-            (json!({"media_card_message": {"url": "https://x/v.mp4", "caption": ""}}), unsupported("media_card_message", "[video]")),
-            (json!({"fallback_message": {"reason": {"code": "UNKNOWN"}, "raw_message": "{}"}}), unsupported("fallback_message", "[fallback_message]")),
-            (json!({"channel_specific_message": {"message_type": "nfm_reply"}}), unsupported("channel_specific_message", "[channel_specific_message]")),
-            (json!({"reply_to": {"message_id": "x"}, "text_message": {"text": "quoted"}}), InboundBody::Text("quoted".into())),
+            (
+                json!({"media_card_message": {"url": "https://x/v.mp4", "caption": ""}}),
+                unsupported("media_card_message", "[video]"),
+            ),
+            (
+                json!({"fallback_message": {"reason": {"code": "UNKNOWN"}, "raw_message": "{}"}}),
+                unsupported("fallback_message", "[fallback_message]"),
+            ),
+            (
+                json!({"channel_specific_message": {"message_type": "nfm_reply"}}),
+                unsupported("channel_specific_message", "[channel_specific_message]"),
+            ),
+            (
+                json!({"reply_to": {"message_id": "x"}, "text_message": {"text": "quoted"}}),
+                InboundBody::Text("quoted".into()),
+            ),
             (json!({"text_message": {"text": 5}}), unsupported("text_message", "[text_message]")),
-            (json!({"location_message": {"title": "x"}}), unsupported("location_message", "[location_message]")),
+            (
+                json!({"location_message": {"title": "x"}}),
+                unsupported("location_message", "[location_message]"),
+            ),
             (json!({}), unsupported("unknown", "[unknown]")),
             (json!("text"), unsupported("unknown", "[unknown]")),
         ];
@@ -1035,14 +1087,15 @@ mod tests {
     fn inbound_edge_cases() {
         let base = fixture_json("sinch_inbound_text.json");
         // Echoes of our own messages and other channels are skipped.
-        for (key, value) in [("direction", "TO_CONTACT")] {
-            let bytes = with_message(base.clone(), |m| {
-                m.insert(key.into(), value.into());
-            });
-            assert_eq!(parse_webhook(&bytes), Ok(WebhookBatch::default()));
-        }
         let bytes = with_message(base.clone(), |m| {
-            m.insert("channel_identity".into(), serde_json::json!({"channel": "SMS", "identity": "15551234567"}));
+            m.insert("direction".into(), "TO_CONTACT".into());
+        });
+        assert_eq!(parse_webhook(&bytes), Ok(WebhookBatch::default()));
+        let bytes = with_message(base.clone(), |m| {
+            m.insert(
+                "channel_identity".into(),
+                serde_json::json!({"channel": "SMS", "identity": "15551234567"}),
+            );
         });
         assert_eq!(parse_webhook(&bytes), Ok(WebhookBatch::default()));
         // accept_time missing: the envelope event_time is used.
@@ -1060,12 +1113,18 @@ mod tests {
         }
         let mut no_app = base.clone();
         no_app["app_id"] = "".into();
-        assert!(matches!(parse_webhook(&serde_json::to_vec(&no_app).expect("ser")), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            parse_webhook(&serde_json::to_vec(&no_app).expect("ser")),
+            Err(WebhookError::Malformed(_))
+        ));
         let mut no_time = base.clone();
         no_time["event_time"] = Value::Null;
         no_time["accepted_time"] = "garbage".into();
         no_time["message"]["accept_time"] = 12.into();
-        assert!(matches!(parse_webhook(&serde_json::to_vec(&no_time).expect("ser")), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            parse_webhook(&serde_json::to_vec(&no_time).expect("ser")),
+            Err(WebhookError::Malformed(_))
+        ));
     }
 
     fn single_status(name: &str) -> StatusUpdate {
@@ -1078,9 +1137,10 @@ mod tests {
     #[test]
     fn parses_delivery_reports() {
         assert_eq!(parse_webhook(&fixture("sinch_delivery_queued.json")), Ok(WebhookBatch::default()));
-        for (name, status) in
-            [("sinch_delivery.json", DeliveryStatus::Delivered), ("sinch_delivery_read.json", DeliveryStatus::Read)]
-        {
+        for (name, status) in [
+            ("sinch_delivery.json", DeliveryStatus::Delivered),
+            ("sinch_delivery_read.json", DeliveryStatus::Read),
+        ] {
             assert_eq!(
                 single_status(name),
                 StatusUpdate {
@@ -1109,8 +1169,14 @@ mod tests {
             f(&mut v);
             parse_webhook(&serde_json::to_vec(&v).expect("ser"))
         };
-        assert_eq!(with(&|v| v["message_delivery_report"]["status"] = "SWITCHING_CHANNEL".into()), Ok(WebhookBatch::default()));
-        assert_eq!(with(&|v| v["message_delivery_report"]["status"] = "SOMETHING_NEW".into()), Ok(WebhookBatch::default()));
+        assert_eq!(
+            with(&|v| v["message_delivery_report"]["status"] = "SWITCHING_CHANNEL".into()),
+            Ok(WebhookBatch::default())
+        );
+        assert_eq!(
+            with(&|v| v["message_delivery_report"]["status"] = "SOMETHING_NEW".into()),
+            Ok(WebhookBatch::default())
+        );
         for f in [
             &(|v: &mut Value| v["message_delivery_report"]["status"] = Value::Null) as &dyn Fn(&mut Value),
             &|v: &mut Value| v["message_delivery_report"]["message_id"] = "".into(),
@@ -1133,24 +1199,34 @@ mod tests {
         // FAILED with a reason that has only a code.
         let batch = with(&|v| {
             v["message_delivery_report"]["status"] = "FAILED".into();
-            v["message_delivery_report"]["reason"] = serde_json::json!({"code": "RECIPIENT_NOT_OPTED_IN", "channel_code": 470});
+            v["message_delivery_report"]["reason"] =
+                serde_json::json!({"code": "RECIPIENT_NOT_OPTED_IN", "channel_code": 470});
         })
         .expect("parses");
         let error = batch.statuses[0].error.clone().expect("error");
-        assert_eq!((error.code.as_str(), error.title.as_str()), ("RECIPIENT_NOT_OPTED_IN", "RECIPIENT_NOT_OPTED_IN"));
+        assert_eq!(
+            (error.code.as_str(), error.title.as_str()),
+            ("RECIPIENT_NOT_OPTED_IN", "RECIPIENT_NOT_OPTED_IN")
+        );
         assert_eq!(error.detail.as_deref(), Some("WhatsApp code 470"));
     }
 
     #[test]
     fn malformed_bodies() {
         for body in [&b""[..], b"[]", b"null", b"42", b"{", b"\"x\"", b"{\"message\": 5}", b"\xff\xfe"] {
-            assert!(matches!(parse_webhook(body), Err(WebhookError::Malformed(_))), "{:?}", String::from_utf8_lossy(body));
+            assert!(
+                matches!(parse_webhook(body), Err(WebhookError::Malformed(_))),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
         // Other triggers and an empty object carry nothing for us.
         assert_eq!(parse_webhook(b"{}"), Ok(WebhookBatch::default()));
         assert_eq!(parse_webhook(br#"{"app_id":"a","event":{}}"#), Ok(WebhookBatch::default()));
         // The reason never echoes the payload.
-        for body in [&br#"{"message": "secret customer text"}"#[..], br#"["secret customer text"]"#, b"secret"] {
+        for body in
+            [&br#"{"message": "secret customer text"}"#[..], br#"["secret customer text"]"#, b"secret"]
+        {
             let err = parse_webhook(body).expect_err("malformed");
             assert!(!err.to_string().contains("secret"), "{err}");
         }
@@ -1191,7 +1267,17 @@ mod tests {
     }
 
     async fn send_with(c: &SinchClient, server: &MockServer, body: &str) -> SendOutcome {
-        c.send_text(&server.uri(), &server.uri(), PROJECT, APP_ID, "key-id", "key-secret", "15551234567", body).await
+        c.send_text(
+            &server.uri(),
+            &server.uri(),
+            PROJECT,
+            APP_ID,
+            "key-id",
+            "key-secret",
+            "15551234567",
+            body,
+        )
+        .await
     }
 
     fn sent_response() -> ResponseTemplate {
@@ -1209,7 +1295,12 @@ mod tests {
     #[tokio::test]
     async fn token_fixture_is_fetched_once_and_reused() {
         let server = MockServer::start().await;
-        mount_token(&server, ResponseTemplate::new(200).set_body_raw(fixture("sinch_oauth_token_response.json"), "application/json")).await;
+        mount_token(
+            &server,
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("sinch_oauth_token_response.json"), "application/json"),
+        )
+        .await;
         Mock::given(method("POST"))
             .and(path(format!("/v1/projects/{PROJECT}/messages:send")))
             .and(header("authorization", "Bearer eyJFAKE.FAKE.FAKE"))
@@ -1270,7 +1361,16 @@ mod tests {
             .await;
         let base = format!("{}/", server.uri());
         let outcome = client()
-            .send_text(&base, &base, PROJECT, APP_ID, "key-id", "key-secret", "+15551234567", "Hello Jane, agent Sam here.")
+            .send_text(
+                &base,
+                &base,
+                PROJECT,
+                APP_ID,
+                "key-id",
+                "key-secret",
+                "+15551234567",
+                "Hello Jane, agent Sam here.",
+            )
             .await;
         assert_eq!(outcome, accepted());
     }
@@ -1279,7 +1379,11 @@ mod tests {
     async fn error_fixture_is_rejected_with_status_code() {
         let server = MockServer::start().await;
         mount_token(&server, token_response("tok", 3600)).await;
-        mount_send(&server, ResponseTemplate::new(400).set_body_raw(fixture("sinch_error_response.json"), "application/json")).await;
+        mount_send(
+            &server,
+            ResponseTemplate::new(400).set_body_raw(fixture("sinch_error_response.json"), "application/json"),
+        )
+        .await;
         match send_with(&client(), &server, "hi").await {
             SendOutcome::Rejected { http_status: 400, error } => {
                 assert_eq!(error.code, "INVALID_ARGUMENT");
@@ -1294,8 +1398,12 @@ mod tests {
     async fn window_reason_code_is_kept_visible() {
         let server = MockServer::start().await;
         mount_token(&server, token_response("tok", 3600)).await;
-        let body = serde_json::json!({"error": {"code": 400, "message": "Failed", "status": "FAILED_PRECONDITION",
-            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "OUTSIDE_ALLOWED_SENDING_WINDOW"}]}});
+        let info = serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "OUTSIDE_ALLOWED_SENDING_WINDOW"
+        });
+        let body = serde_json::json!({"error": {
+            "code": 400, "message": "Failed", "status": "FAILED_PRECONDITION", "details": [info]
+        }});
         mount_send(&server, ResponseTemplate::new(400).set_body_json(body)).await;
         match send_with(&client(), &server, "hi").await {
             SendOutcome::Rejected { http_status: 400, error } => {
@@ -1322,7 +1430,11 @@ mod tests {
         mount_token(&server, token_response("tok", 3600)).await;
         mount_send(&server, ResponseTemplate::new(200).set_body_string("{}")).await;
         let outcome = send_with(&client(), &server, "hi").await;
-        assert!(matches!(&outcome, SendOutcome::Rejected { http_status: 200, error } if error.code == "invalid_response"), "{outcome:?}");
+        assert!(
+            matches!(&outcome, SendOutcome::Rejected { http_status: 200, error }
+                if error.code == "invalid_response"),
+            "{outcome:?}"
+        );
     }
 
     #[tokio::test]
@@ -1330,8 +1442,9 @@ mod tests {
         for (status, retry_after) in [(429, Some("7")), (500, None), (503, Some("120")), (408, None)] {
             let server = MockServer::start().await;
             mount_token(&server, token_response("tok", 3600)).await;
-            let mut template = ResponseTemplate::new(status)
-                .set_body_json(serde_json::json!({"error": {"code": status, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}));
+            let mut template = ResponseTemplate::new(status).set_body_json(serde_json::json!({"error": {
+                "code": status, "message": "slow down", "status": "RESOURCE_EXHAUSTED"
+            }}));
             if let Some(v) = retry_after {
                 template = template.insert_header("Retry-After", v);
             }
@@ -1347,7 +1460,12 @@ mod tests {
         // RESOURCE_EXHAUSTED is retryable whatever the HTTP status.
         let server = MockServer::start().await;
         mount_token(&server, token_response("tok", 3600)).await;
-        mount_send(&server, ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": {"status": "RESOURCE_EXHAUSTED"}}))).await;
+        mount_send(
+            &server,
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"error": {"status": "RESOURCE_EXHAUSTED"}})),
+        )
+        .await;
         assert!(matches!(send_with(&client(), &server, "hi").await, SendOutcome::Retryable { .. }));
     }
 
@@ -1355,10 +1473,15 @@ mod tests {
     async fn token_endpoint_failures() {
         // Refused credentials: rejected, and the send endpoint is never called.
         let server = MockServer::start().await;
-        mount_token(&server, ResponseTemplate::new(401).set_body_string(r#"{"error":"invalid_client"}"#)).await;
+        mount_token(&server, ResponseTemplate::new(401).set_body_string(r#"{"error":"invalid_client"}"#))
+            .await;
         mount_send(&server, sent_response()).await;
         let outcome = send_with(&client(), &server, "hi").await;
-        assert!(matches!(&outcome, SendOutcome::Rejected { http_status: 401, error } if error.code == "auth_failed"), "{outcome:?}");
+        assert!(
+            matches!(&outcome, SendOutcome::Rejected { http_status: 401, error }
+                if error.code == "auth_failed"),
+            "{outcome:?}"
+        );
         let requests = server.received_requests().await.expect("recording");
         assert_eq!(requests.len(), 1);
         // 5xx / 429 / unreadable token answers are retryable.
@@ -1403,7 +1526,9 @@ mod tests {
         mount_send(&server, sent_response().set_delay(Duration::from_secs(3))).await;
         let http = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
         match send_with(&SinchClient::new(http), &server, "hi").await {
-            SendOutcome::Retryable { reason, retry_after: None } => assert!(reason.starts_with("timeout"), "{reason}"),
+            SendOutcome::Retryable { reason, retry_after: None } => {
+                assert!(reason.starts_with("timeout"), "{reason}")
+            }
             other => panic!("{other:?}"),
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -1412,18 +1537,24 @@ mod tests {
         let dead = format!("http://{addr}");
         let outcome = client().send_text(&dead, &dead, PROJECT, APP_ID, "k", "s", "+1555", "hi").await;
         assert!(matches!(outcome, SendOutcome::Retryable { retry_after: None, .. }), "{outcome:?}");
-        let outcome = client().send_text("not a url", "not a url", PROJECT, APP_ID, "k", "s", "+1555", "hi").await;
+        let outcome =
+            client().send_text("not a url", "not a url", PROJECT, APP_ID, "k", "s", "+1555", "hi").await;
         assert!(matches!(outcome, SendOutcome::Rejected { http_status: 0, .. }), "{outcome:?}");
     }
 
     #[tokio::test]
     async fn tokens_are_cached_per_key_id() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).and(path("/oauth2/token")).respond_with(token_response("tok", 3600)).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(token_response("tok", 3600))
+            .mount(&server)
+            .await;
         mount_send(&server, sent_response()).await;
         let c = client();
         for key in ["key-a", "key-b", "key-a"] {
-            let outcome = c.send_text(&server.uri(), &server.uri(), PROJECT, APP_ID, key, "s", "+1555", "hi").await;
+            let outcome =
+                c.send_text(&server.uri(), &server.uri(), PROJECT, APP_ID, key, "s", "+1555", "hi").await;
             assert_eq!(outcome, accepted());
         }
         let requests = server.received_requests().await.expect("recording");
@@ -1510,10 +1641,14 @@ mod tests {
             let stamp = String::from_utf8_lossy(&rng.bytes(20, Some(b"-0123456789 "))).into_owned();
             let sig = String::from_utf8_lossy(&rng.bytes(60, None)).into_owned();
             let skew = Duration::from_secs(rng.next());
-            assert!(verify_signature(FIXTURE_SECRET, body, Some(&nonce), Some(&stamp), Some(&sig), now, skew).is_err());
+            assert!(
+                verify_signature(FIXTURE_SECRET, body, Some(&nonce), Some(&stamp), Some(&sig), now, skew)
+                    .is_err()
+            );
             // A correct signature over a random timestamp: Ok, Stale or Bad, never a panic.
             let good = sign(&rng.bytes(40, None), body, &nonce, &stamp);
-            let _ = verify_signature(FIXTURE_SECRET, body, Some(&nonce), Some(&stamp), Some(&good), now, skew);
+            let _ =
+                verify_signature(FIXTURE_SECRET, body, Some(&nonce), Some(&stamp), Some(&good), now, skew);
         };
         for i in 0..3000 {
             let alphabet = if i % 2 == 0 { None } else { Some(&json_alphabet[..]) };
