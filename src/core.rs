@@ -71,6 +71,9 @@ pub struct Core {
     pub commits: Arc<watch::Sender<u64>>,
     /// HTTP client for provider APIs.
     pub http: reqwest::Client,
+    /// The public base URL providers call (status callbacks are addressed to it); empty when
+    /// unknown, e.g. in tools that never send.
+    pub public_url: String,
     _arbiters: Arc<Vec<Arbiter>>,
 }
 
@@ -149,6 +152,7 @@ impl Core {
             sealer,
             commits,
             http,
+            public_url: String::new(),
             _arbiters: Arc::new(arbiters),
         }
     }
@@ -160,6 +164,12 @@ impl Core {
             ("caused_by".to_owned(), cause.to_string()),
             ("correlation_id".to_owned(), correlation_id.to_owned()),
         ])
+    }
+
+    /// Where a provider posts an account's webhooks, if the public URL is known.
+    pub fn receive_url(&self, account_id: &str) -> Option<String> {
+        (!self.public_url.is_empty())
+            .then(|| format!("{}/webhooks/whatsapp/{account_id}", self.public_url.trim_end_matches('/')))
     }
 
     /// A receiver that changes after every commit in this process.

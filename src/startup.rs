@@ -35,7 +35,15 @@ impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let db = crate::db::connect(&settings.database_url, settings.db_connections).await?;
         let sealer = Sealer::from_base64(&settings.master_key).context("SWITCHBOARD_MASTER_KEY")?;
-        let core = Core::new(db, clock, sealer, settings.actor_threads, settings.actor_idle);
+        let listener =
+            TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let public_url = settings.public_url.clone().unwrap_or_else(|| {
+            let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            format!("http://{host}:{port}")
+        });
+        let mut core = Core::new(db, clock, sealer, settings.actor_threads, settings.actor_idle);
+        core.public_url = public_url.clone();
         let hub = Hub::default();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -68,13 +76,6 @@ impl Application {
             settings.poll_interval,
         )));
 
-        let listener =
-            TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
-        let public_url = settings.public_url.clone().unwrap_or_else(|| {
-            let host = settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
-            format!("http://{host}:{port}")
-        });
         let metrics = Metrics::new().context("metrics")?;
         let state = web::Data::new(AppState { core: core.clone(), hub, metrics, public_url });
         let server = HttpServer::new(move || {

@@ -3,10 +3,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use switchboard_domain::account::{Account, AccountCommand, MetaSettings, ProviderSettings};
+use switchboard_domain::account::{Account, AccountCommand, MetaSettings, ProviderSettings, TwilioSettings};
 use switchboard_domain::agent::AgentCommand;
 use switchboard_domain::queue::{DEFAULT_OFFER_TIMEOUT_SECS, QueueCommand};
-use switchboard_domain::{AccountId, AccountKey, AgentId, DisplayName, QueueId};
+use switchboard_domain::{AccountId, AccountKey, AgentId, DisplayName, PhoneNumber, QueueId};
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, Auth, correlation_id, parse_id};
@@ -46,12 +46,27 @@ pub struct MetaCredentials {
     pub api_version: Option<String>,
 }
 
+/// Twilio credentials. The auth token is encrypted before it is stored and never returned.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TwilioCredentials {
+    /// Account SID (`AC...`).
+    pub account_sid: String,
+    /// Auth token (authenticates sends, signs webhooks).
+    pub auth_token: String,
+    /// The WhatsApp sender number, E.164.
+    pub business_number: String,
+    /// API base URL (default `https://api.twilio.com`).
+    pub api_base_url: Option<String>,
+}
+
 /// Provider and credentials.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProviderRequest {
     /// Meta Cloud API.
     Meta(MetaCredentials),
+    /// Twilio.
+    Twilio(TwilioCredentials),
 }
 
 /// `POST /api/accounts`.
@@ -76,9 +91,9 @@ pub struct AccountView {
     pub key: String,
     /// Provider type.
     pub provider: String,
-    /// Phone number id (Meta).
+    /// Phone number id (Meta) or business number (Twilio).
     pub phone_number_id: Option<String>,
-    /// Graph API base URL (Meta).
+    /// Provider API base URL.
     pub api_base_url: Option<String>,
     /// Where the provider must send messages and statuses (POST) and Meta's handshake (GET).
     pub receive_url: String,
@@ -92,6 +107,9 @@ fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountVi
     let (provider, phone_number_id, api_base_url) = match &account.provider {
         Some(ProviderSettings::Meta(m)) => {
             ("meta".to_owned(), Some(m.phone_number_id.clone()), Some(m.api_base_url.clone()))
+        }
+        Some(ProviderSettings::Twilio(t)) => {
+            ("twilio".to_owned(), Some(t.business_number.to_string()), Some(t.api_base_url.clone()))
         }
         None => (String::new(), None, None),
     };
@@ -120,8 +138,8 @@ fn required(field: &'static str, value: &str) -> Result<String, ApiError> {
     Ok(v.to_owned())
 }
 
-fn base_url(raw: Option<&str>) -> Result<String, ApiError> {
-    let url = raw.unwrap_or("https://graph.facebook.com").trim_end_matches('/').to_owned();
+fn base_url(raw: Option<&str>, default: &str) -> Result<String, ApiError> {
+    let url = raw.unwrap_or(default).trim_end_matches('/').to_owned();
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -171,12 +189,28 @@ pub async fn create_account(
             business_account_id: required("business_account_id", &m.business_account_id)?,
             app_id: required("app_id", &m.app_id)?,
             phone_number_id: required("phone_number_id", &m.phone_number_id)?,
-            api_base_url: base_url(m.api_base_url.as_deref())?,
+            api_base_url: base_url(m.api_base_url.as_deref(), "https://graph.facebook.com")?,
             api_version: api_version(m.api_version.as_deref())?,
             access_token: sealer.seal(&required("access_token", &m.access_token)?),
             app_secret: sealer.seal(&required("app_secret", &m.app_secret)?),
             verify_token: sealer.seal(&required("verify_token", &m.verify_token)?),
         }),
+        ProviderRequest::Twilio(t) => {
+            let account_sid = required("account_sid", &t.account_sid)?;
+            if !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_credentials",
+                    "`account_sid` must be letters and digits (AC...)",
+                ));
+            }
+            ProviderSettings::Twilio(TwilioSettings {
+                account_sid,
+                business_number: PhoneNumber::parse(t.business_number.trim())?,
+                api_base_url: base_url(t.api_base_url.as_deref(), "https://api.twilio.com")?,
+                auth_token: sealer.seal(&required("auth_token", &t.auth_token)?),
+            })
+        }
     };
     let account_id = AccountId::new();
     let core = &state.core;

@@ -13,10 +13,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use switchboard_domain::AccountId;
-use switchboard_domain::account::{Account, MetaSettings, ProviderSettings};
+use switchboard_domain::account::{Account, ProviderSettings};
 
 use super::{ApiError, AppState};
-use crate::providers::meta;
+use crate::providers::{WebhookBatch, WebhookError, meta, twilio};
 use crate::services::ingest::{self, StatusOutcome};
 
 /// The largest webhook body accepted.
@@ -55,29 +55,34 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
     Ok(body.freeze())
 }
 
-async fn meta_account(
-    state: &AppState,
-    raw_id: &str,
-) -> Result<(AccountId, Account, MetaSettings), ApiError> {
+async fn account(state: &AppState, raw_id: &str) -> Result<(AccountId, Account, ProviderSettings), ApiError> {
     let unknown = || ApiError::not_found("unknown_account", "no account receives webhooks here");
     let account_id: AccountId = raw_id.parse().map_err(|_| unknown())?;
     let account = state.core.accounts.state(&account_id.to_string()).await?.state;
-    match &account.provider {
-        Some(ProviderSettings::Meta(settings)) => {
-            let settings = settings.clone();
-            Ok((account_id, account, settings))
+    let provider = account.provider.clone().ok_or_else(unknown)?;
+    Ok((account_id, account, provider))
+}
+
+fn count(state: &AppState, provider: &str, outcome: &str) {
+    state.metrics.webhooks.with_label_values(&[provider, outcome]).inc();
+}
+
+fn signature_error(e: WebhookError, header: &str) -> ApiError {
+    match e {
+        WebhookError::MissingSignature => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "missing_signature", format!("{header} is required"))
         }
-        None => Err(unknown()),
+        _ => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", "the signature does not match"),
     }
 }
 
-fn count(state: &AppState, outcome: &str) {
-    state.metrics.webhooks.with_label_values(&["meta", outcome]).inc();
+fn malformed(e: WebhookError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string())
 }
 
 /// Receives messages and statuses.
 #[utoipa::path(post, path = "/webhooks/whatsapp/{account_id}",
-    request_body(content = String, description = "the provider's raw webhook body", content_type = "application/json"),
+    request_body(content = String, description = "the provider's raw webhook body: JSON (Meta) or form-encoded (Twilio)"),
     responses((status = 200, description = "recorded (or already recorded)"),
               (status = 400, body = super::errors::ErrorBody), (status = 401, body = super::errors::ErrorBody),
               (status = 404, body = super::errors::ErrorBody), (status = 413, body = super::errors::ErrorBody)),
@@ -88,12 +93,46 @@ pub async fn receive(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let result = receive_inner(&state, &req, &path, payload).await;
+    let mut provider = "unknown";
+    let result = receive_inner(&state, &req, &path, payload, &mut provider).await;
     match &result {
-        Ok(_) => count(&state, "ok"),
-        Err(e) => count(&state, e.code),
+        Ok(_) => count(&state, provider, "ok"),
+        Err(e) => count(&state, provider, e.code),
     }
     result
+}
+
+/// Checks the provider's authenticity proof on the raw request and parses it. Returns the
+/// batch and the business number id the account expects messages to be addressed to.
+fn authenticate_and_parse(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+    provider: &ProviderSettings,
+) -> Result<(WebhookBatch, String), ApiError> {
+    let sealer = &state.core.sealer;
+    match provider {
+        ProviderSettings::Meta(settings) => {
+            let app_secret = sealer.open(&settings.app_secret).map_err(ApiError::internal)?;
+            let signature = req.headers().get(meta::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+            meta::verify_signature(app_secret.as_bytes(), body, signature)
+                .map_err(|e| signature_error(e, meta::SIGNATURE_HEADER))?;
+            Ok((meta::parse_webhook(body).map_err(malformed)?, settings.phone_number_id.clone()))
+        }
+        ProviderSettings::Twilio(settings) => {
+            let auth_token = sealer.open(&settings.auth_token).map_err(ApiError::internal)?;
+            // Twilio signs the URL it called plus the decoded form pairs; the public URL is
+            // configured (never taken from the Host header, which a proxy may rewrite).
+            let params = twilio::parse_form(body).map_err(malformed)?;
+            let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or_else(|| req.path());
+            let url = format!("{}{path_and_query}", state.public_url.trim_end_matches('/'));
+            let signature = req.headers().get(twilio::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+            twilio::verify_signature(&auth_token, &url, &params, signature)
+                .map_err(|e| signature_error(e, twilio::SIGNATURE_HEADER))?;
+            let batch = twilio::parse_webhook(&params, state.core.clock.now()).map_err(malformed)?;
+            Ok((batch, settings.business_number.to_string()))
+        }
+    }
 }
 
 async fn receive_inner(
@@ -101,36 +140,29 @@ async fn receive_inner(
     req: &HttpRequest,
     raw_id: &str,
     payload: web::Payload,
+    provider_name: &mut &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(req, payload).await?;
-    let (account_id, account, settings) = meta_account(state, raw_id).await?;
-    let app_secret = state.core.sealer.open(&settings.app_secret).map_err(ApiError::internal)?;
-    let signature = req.headers().get(meta::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    meta::verify_signature(app_secret.as_bytes(), &body, signature).map_err(|e| match e {
-        crate::providers::WebhookError::MissingSignature => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "missing_signature", "X-Hub-Signature-256 is required")
-        }
-        _ => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", "the signature does not match"),
-    })?;
-    let batch = meta::parse_webhook(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_payload", e.to_string()))?;
-    // A Meta app may deliver several numbers' traffic to one callback: only this account's
-    // number is recorded here (see docs/providers/meta.md for per-number callback URLs).
+    let (account_id, account, provider) = account(state, raw_id).await?;
+    *provider_name = provider.kind();
+    let (batch, business_id) = authenticate_and_parse(state, req, &body, &provider)?;
+    // One callback URL may receive several numbers' traffic (a Meta app, a Twilio account):
+    // only this account's number is recorded here.
     let (ours, foreign): (Vec<_>, Vec<_>) =
-        batch.messages.into_iter().partition(|m| m.to_phone_number_id == settings.phone_number_id);
+        batch.messages.into_iter().partition(|m| m.to_phone_number_id == business_id);
     if !foreign.is_empty() {
-        tracing::warn!(count = foreign.len(), %account_id, "messages for another phone number id were not recorded");
-        count(state, "foreign_number");
+        tracing::warn!(count = foreign.len(), %account_id, "messages for another business number were not recorded");
+        count(state, provider_name, "foreign_number");
     }
     let messages = ingest::validate(ours)?;
     for message in &messages {
-        ingest::record_message(&state.core, account_id, &account, message, "meta").await?;
+        ingest::record_message(&state.core, account_id, &account, message, provider_name).await?;
     }
     for status in &batch.statuses {
-        if ingest::record_status(&state.core, account_id, status, "meta").await?
+        if ingest::record_status(&state.core, account_id, status, provider_name).await?
             == StatusOutcome::UnknownMessage
         {
-            count(state, "unknown_status");
+            count(state, provider_name, "unknown_status");
         }
     }
     Ok(HttpResponse::Ok().finish())
@@ -159,7 +191,14 @@ pub async fn handshake(
     path: web::Path<String>,
     query: web::Query<Handshake>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, _, settings) = meta_account(&state, &path).await?;
+    let (_, _, provider) = account(&state, &path).await?;
+    let ProviderSettings::Meta(settings) = provider else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no_handshake",
+            "this account's provider has no verification handshake",
+        ));
+    };
     let expected = state.core.sealer.open(&settings.verify_token).map_err(ApiError::internal)?;
     match meta::verify_handshake(
         query.mode.as_deref(),

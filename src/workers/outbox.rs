@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::core::{Cause, Core};
 use crate::providers::SendOutcome;
 use crate::providers::meta::MetaClient;
+use crate::providers::twilio::TwilioClient;
 
 /// How long a claimed message stays leased to the sender that claimed it. A batch is sent
 /// concurrently and each call times out after 15 s, so a lease always outlives its batch.
@@ -90,6 +91,18 @@ pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
     base.mul_f64(jitter).max(retry_after.unwrap_or_default())
 }
 
+/// Credentials that cannot be decrypted (the master key changed): a permanent failure.
+fn unreadable_credentials(e: crate::crypto::CryptoError) -> SendOutcome {
+    SendOutcome::Rejected {
+        http_status: 0,
+        error: crate::providers::ProviderError {
+            code: "credentials_unreadable".into(),
+            title: e.to_string(),
+            detail: None,
+        },
+    }
+}
+
 async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
     let account = match core.accounts.state(&msg.account_id).await {
         Ok(snapshot) => snapshot.state,
@@ -99,16 +112,7 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
         Some(ProviderSettings::Meta(meta)) => {
             let token = match core.sealer.open(&meta.access_token) {
                 Ok(t) => t,
-                Err(e) => {
-                    return SendOutcome::Rejected {
-                        http_status: 0,
-                        error: crate::providers::ProviderError {
-                            code: "credentials_unreadable".into(),
-                            title: e.to_string(),
-                            detail: None,
-                        },
-                    };
-                }
+                Err(e) => return unreadable_credentials(e),
             };
             MetaClient::new(core.http.clone())
                 .send_text(
@@ -119,6 +123,24 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                     &msg.to_phone,
                     &msg.body,
                     None,
+                )
+                .await
+        }
+        Some(ProviderSettings::Twilio(twilio)) => {
+            let token = match core.sealer.open(&twilio.auth_token) {
+                Ok(t) => t,
+                Err(e) => return unreadable_credentials(e),
+            };
+            let callback = core.receive_url(&msg.account_id);
+            TwilioClient::new(core.http.clone())
+                .send_text(
+                    &twilio.api_base_url,
+                    &twilio.account_sid,
+                    &token,
+                    twilio.business_number.as_ref(),
+                    &msg.to_phone,
+                    &msg.body,
+                    callback.as_deref(),
                 )
                 .await
         }

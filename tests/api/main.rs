@@ -9,3 +9,4 @@ mod ops;
 mod outbox;
 mod projections;
 mod runtime;
+mod twilio;

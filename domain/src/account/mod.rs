@@ -42,12 +42,37 @@ pub struct MetaSettings {
     pub verify_token: SealedSecret,
 }
 
+/// Twilio (Programmable Messaging, WhatsApp sender) settings for one business number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwilioSettings {
+    /// Account SID (`AC...`).
+    pub account_sid: String,
+    /// The WhatsApp sender number (the `From` of sends, the `To` of inbound webhooks).
+    pub business_number: crate::PhoneNumber,
+    /// API base URL, `https://api.twilio.com` in production; a mock in tests.
+    pub api_base_url: String,
+    /// Auth token: authenticates sends and signs webhooks (encrypted).
+    pub auth_token: SealedSecret,
+}
+
 /// Which provider connects the number, with that provider's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProviderSettings {
     /// Meta WhatsApp Cloud API.
     Meta(MetaSettings),
+    /// Twilio.
+    Twilio(TwilioSettings),
+}
+
+impl ProviderSettings {
+    /// The provider's name, as the API and metrics spell it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderSettings::Meta(_) => "meta",
+            ProviderSettings::Twilio(_) => "twilio",
+        }
+    }
 }
 
 /// Why an account command was refused.

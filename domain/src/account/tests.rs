@@ -105,3 +105,17 @@ fn setting_the_routing_queue_records_changes_only() {
         .when(AccountCommand::SetRoutingQueue { queue_id, at: at() })
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn provider_settings_are_tagged_by_type_and_round_trip() {
+    let twilio = ProviderSettings::Twilio(TwilioSettings {
+        account_sid: "AC00000000000000000000000000000001".into(),
+        business_number: crate::PhoneNumber::parse("+15557654321").expect("valid"),
+        api_base_url: "https://api.twilio.com".into(),
+        auth_token: SealedSecret("sealed".into()),
+    });
+    let json = serde_json::to_value(&twilio).expect("serialises");
+    assert_eq!(json["type"], "twilio");
+    assert_eq!(serde_json::from_value::<ProviderSettings>(json).ok(), Some(twilio.clone()));
+    assert_eq!((twilio.kind(), meta().kind()), ("twilio", "meta"));
+}
