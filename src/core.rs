@@ -71,6 +71,8 @@ pub struct Core {
     pub commits: Arc<watch::Sender<u64>>,
     /// HTTP client for provider APIs.
     pub http: reqwest::Client,
+    /// Sinch client, shared so its OAuth2 tokens are cached across sends.
+    pub sinch: Arc<crate::providers::sinch::SinchClient>,
     /// The public base URL providers call (status callbacks are addressed to it); empty when
     /// unknown, e.g. in tools that never send.
     pub public_url: String,
@@ -151,6 +153,7 @@ impl Core {
             clock,
             sealer,
             commits,
+            sinch: Arc::new(crate::providers::sinch::SinchClient::new(http.clone())),
             http,
             public_url: String::new(),
             _arbiters: Arc::new(arbiters),

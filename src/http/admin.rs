@@ -3,7 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use switchboard_domain::account::{Account, AccountCommand, MetaSettings, ProviderSettings, TwilioSettings};
+use switchboard_domain::account::{
+    Account, AccountCommand, MetaSettings, ProviderSettings, SinchSettings, TwilioSettings,
+};
 use switchboard_domain::agent::AgentCommand;
 use switchboard_domain::queue::{DEFAULT_OFFER_TIMEOUT_SECS, QueueCommand};
 use switchboard_domain::{AccountId, AccountKey, AgentId, DisplayName, PhoneNumber, QueueId};
@@ -59,6 +61,25 @@ pub struct TwilioCredentials {
     pub api_base_url: Option<String>,
 }
 
+/// Sinch Conversation API credentials. Secrets are encrypted and never returned.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SinchCredentials {
+    /// Project id.
+    pub project_id: String,
+    /// Conversation API app id.
+    pub app_id: String,
+    /// Access key id.
+    pub key_id: String,
+    /// Access key secret.
+    pub key_secret: String,
+    /// Secret configured on the app's webhook (signs callbacks).
+    pub webhook_secret: String,
+    /// Regional API base URL (default `https://us.conversation.api.sinch.com`).
+    pub api_base_url: Option<String>,
+    /// OAuth2 base URL (default `https://auth.sinch.com`).
+    pub auth_base_url: Option<String>,
+}
+
 /// Provider and credentials.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -67,6 +88,8 @@ pub enum ProviderRequest {
     Meta(MetaCredentials),
     /// Twilio.
     Twilio(TwilioCredentials),
+    /// Sinch Conversation API.
+    Sinch(SinchCredentials),
 }
 
 /// `POST /api/accounts`.
@@ -110,6 +133,9 @@ fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountVi
         }
         Some(ProviderSettings::Twilio(t)) => {
             ("twilio".to_owned(), Some(t.business_number.to_string()), Some(t.api_base_url.clone()))
+        }
+        Some(ProviderSettings::Sinch(x)) => {
+            ("sinch".to_owned(), Some(x.app_id.clone()), Some(x.api_base_url.clone()))
         }
         None => (String::new(), None, None),
     };
@@ -211,6 +237,15 @@ pub async fn create_account(
                 auth_token: sealer.seal(&required("auth_token", &t.auth_token)?),
             })
         }
+        ProviderRequest::Sinch(x) => ProviderSettings::Sinch(SinchSettings {
+            project_id: required("project_id", &x.project_id)?,
+            app_id: required("app_id", &x.app_id)?,
+            key_id: required("key_id", &x.key_id)?,
+            key_secret: sealer.seal(&required("key_secret", &x.key_secret)?),
+            webhook_secret: sealer.seal(&required("webhook_secret", &x.webhook_secret)?),
+            api_base_url: base_url(x.api_base_url.as_deref(), "https://us.conversation.api.sinch.com")?,
+            auth_base_url: base_url(x.auth_base_url.as_deref(), "https://auth.sinch.com")?,
+        }),
     };
     let account_id = AccountId::new();
     let core = &state.core;

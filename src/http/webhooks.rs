@@ -16,8 +16,12 @@ use switchboard_domain::AccountId;
 use switchboard_domain::account::{Account, ProviderSettings};
 
 use super::{ApiError, AppState};
-use crate::providers::{WebhookBatch, WebhookError, meta, twilio};
+use crate::providers::{WebhookBatch, WebhookError, meta, sinch, twilio};
 use crate::services::ingest::{self, StatusOutcome};
+
+/// How far a Sinch callback's signed timestamp may be from now: older (or future) callbacks are
+/// refused as replays.
+const SINCH_MAX_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The largest webhook body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -131,6 +135,37 @@ fn authenticate_and_parse(
                 .map_err(|e| signature_error(e, twilio::SIGNATURE_HEADER))?;
             let batch = twilio::parse_webhook(&params, state.core.clock.now()).map_err(malformed)?;
             Ok((batch, settings.business_number.to_string()))
+        }
+        ProviderSettings::Sinch(settings) => {
+            let secret = sealer.open(&settings.webhook_secret).map_err(ApiError::internal)?;
+            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+            sinch::verify_signature(
+                secret.as_bytes(),
+                body,
+                header(sinch::NONCE_HEADER),
+                header(sinch::TIMESTAMP_HEADER),
+                header(sinch::SIGNATURE_HEADER),
+                state.core.clock.now(),
+                SINCH_MAX_SKEW,
+            )
+            .map_err(|e| match e {
+                sinch::SinchSignatureError::Missing => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_signature",
+                    "the x-sinch-webhook-signature headers are required",
+                ),
+                sinch::SinchSignatureError::Stale => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "stale_timestamp",
+                    "the signature timestamp is too far from now",
+                ),
+                sinch::SinchSignatureError::Bad => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_signature",
+                    "the signature does not match",
+                ),
+            })?;
+            Ok((sinch::parse_webhook(body).map_err(malformed)?, settings.app_id.clone()))
         }
     }
 }

@@ -144,6 +144,24 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                 )
                 .await
         }
+        Some(ProviderSettings::Sinch(sinch)) => {
+            let key_secret = match core.sealer.open(&sinch.key_secret) {
+                Ok(t) => t,
+                Err(e) => return unreadable_credentials(e),
+            };
+            core.sinch
+                .send_text(
+                    &sinch.auth_base_url,
+                    &sinch.api_base_url,
+                    &sinch.project_id,
+                    &sinch.app_id,
+                    &sinch.key_id,
+                    &key_secret,
+                    &msg.to_phone,
+                    &msg.body,
+                )
+                .await
+        }
         None => SendOutcome::Rejected {
             http_status: 0,
             error: crate::providers::ProviderError {

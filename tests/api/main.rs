@@ -9,4 +9,5 @@ mod ops;
 mod outbox;
 mod projections;
 mod runtime;
+mod sinch;
 mod twilio;

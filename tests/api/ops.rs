@@ -38,7 +38,9 @@ async fn health_metrics_openapi_and_offline_docs_are_served() {
     let metrics = app.client.get(app.url("/metrics")).send().await.expect("get").text().await.expect("text");
     assert!(metrics.contains("switchboard_http_requests_total"));
     assert!(metrics.contains("route=\"/webhooks/whatsapp/{account_id}\""));
-    assert!(metrics.contains("switchboard_webhooks_total{outcome=\"unknown_account\",provider=\"unknown\"} 1"));
+    assert!(
+        metrics.contains("switchboard_webhooks_total{outcome=\"unknown_account\",provider=\"unknown\"} 1")
+    );
     assert!(metrics.contains("switchboard_live_actors"));
     app.stop().await;
 }

@@ -55,6 +55,25 @@ pub struct TwilioSettings {
     pub auth_token: SealedSecret,
 }
 
+/// Sinch Conversation API settings for one WhatsApp app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinchSettings {
+    /// Project id.
+    pub project_id: String,
+    /// Conversation API app id (the business identifier inbound callbacks carry).
+    pub app_id: String,
+    /// Access key id (OAuth2 client id).
+    pub key_id: String,
+    /// Access key secret (OAuth2 client secret, encrypted).
+    pub key_secret: SealedSecret,
+    /// Webhook secret that signs callbacks (encrypted).
+    pub webhook_secret: SealedSecret,
+    /// Regional API base URL, e.g. `https://eu.conversation.api.sinch.com`; a mock in tests.
+    pub api_base_url: String,
+    /// OAuth2 base URL, `https://auth.sinch.com`; a mock in tests.
+    pub auth_base_url: String,
+}
+
 /// Which provider connects the number, with that provider's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -63,6 +82,8 @@ pub enum ProviderSettings {
     Meta(MetaSettings),
     /// Twilio.
     Twilio(TwilioSettings),
+    /// Sinch Conversation API.
+    Sinch(SinchSettings),
 }
 
 impl ProviderSettings {
@@ -71,6 +92,7 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Meta(_) => "meta",
             ProviderSettings::Twilio(_) => "twilio",
+            ProviderSettings::Sinch(_) => "sinch",
         }
     }
 }
