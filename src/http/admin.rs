@@ -4,7 +4,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::account::{
-    Account, AccountCommand, MetaSettings, ProviderSettings, SinchSettings, TwilioSettings,
+    Account, AccountCommand, KaleyraCallbackAuth, KaleyraSettings, MetaSettings, ProviderSettings,
+    SinchSettings, TwilioSettings,
 };
 use switchboard_domain::agent::AgentCommand;
 use switchboard_domain::queue::{DEFAULT_OFFER_TIMEOUT_SECS, QueueCommand};
@@ -80,6 +81,43 @@ pub struct SinchCredentials {
     pub auth_base_url: Option<String>,
 }
 
+/// How Kaleyra's callback profile authenticates its calls.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KaleyraCallbackAuthRequest {
+    /// A custom header with a shared secret.
+    SharedHeader {
+        /// Header name.
+        name: String,
+        /// Secret value.
+        value: String,
+    },
+    /// HTTP Basic auth.
+    Basic {
+        /// User.
+        user: String,
+        /// Password.
+        password: String,
+    },
+}
+
+/// Kaleyra credentials. Secrets are encrypted and never returned.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct KaleyraCredentials {
+    /// API base URL of the account's pod (default `https://api.kaleyra.io`).
+    pub api_base_url: Option<String>,
+    /// WhatsApp Business Account id.
+    pub waba_id: String,
+    /// Account SID.
+    pub account_sid: String,
+    /// API key.
+    pub api_key: String,
+    /// The business number, E.164.
+    pub business_number: String,
+    /// How callbacks authenticate.
+    pub callback_auth: KaleyraCallbackAuthRequest,
+}
+
 /// Provider and credentials.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -90,6 +128,8 @@ pub enum ProviderRequest {
     Twilio(TwilioCredentials),
     /// Sinch Conversation API.
     Sinch(SinchCredentials),
+    /// Kaleyra.
+    Kaleyra(KaleyraCredentials),
 }
 
 /// `POST /api/accounts`.
@@ -136,6 +176,9 @@ fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountVi
         }
         Some(ProviderSettings::Sinch(x)) => {
             ("sinch".to_owned(), Some(x.app_id.clone()), Some(x.api_base_url.clone()))
+        }
+        Some(ProviderSettings::Kaleyra(k)) => {
+            ("kaleyra".to_owned(), Some(k.business_number.to_string()), Some(k.api_base_url.clone()))
         }
         None => (String::new(), None, None),
     };
@@ -245,6 +288,25 @@ pub async fn create_account(
             webhook_secret: sealer.seal(&required("webhook_secret", &x.webhook_secret)?),
             api_base_url: base_url(x.api_base_url.as_deref(), "https://us.conversation.api.sinch.com")?,
             auth_base_url: base_url(x.auth_base_url.as_deref(), "https://auth.sinch.com")?,
+        }),
+        ProviderRequest::Kaleyra(k) => ProviderSettings::Kaleyra(KaleyraSettings {
+            api_base_url: base_url(k.api_base_url.as_deref(), "https://api.kaleyra.io")?,
+            waba_id: required("waba_id", &k.waba_id)?,
+            account_sid: required("account_sid", &k.account_sid)?,
+            api_key: sealer.seal(&required("api_key", &k.api_key)?),
+            business_number: PhoneNumber::parse(k.business_number.trim())?,
+            callback_auth: match k.callback_auth {
+                KaleyraCallbackAuthRequest::SharedHeader { name, value } => {
+                    KaleyraCallbackAuth::SharedHeader {
+                        name: required("callback_auth.name", &name)?,
+                        value: sealer.seal(&required("callback_auth.value", &value)?),
+                    }
+                }
+                KaleyraCallbackAuthRequest::Basic { user, password } => KaleyraCallbackAuth::Basic {
+                    user: required("callback_auth.user", &user)?,
+                    password: sealer.seal(&required("callback_auth.password", &password)?),
+                },
+            },
         }),
     };
     let account_id = AccountId::new();

@@ -13,10 +13,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use switchboard_domain::AccountId;
-use switchboard_domain::account::{Account, ProviderSettings};
+use switchboard_domain::account::{Account, KaleyraCallbackAuth, ProviderSettings};
 
 use super::{ApiError, AppState};
-use crate::providers::{WebhookBatch, WebhookError, meta, sinch, twilio};
+use crate::providers::{WebhookBatch, WebhookError, kaleyra, meta, sinch, twilio};
 use crate::services::ingest::{self, StatusOutcome};
 
 /// How far a Sinch callback's signed timestamp may be from now: older (or future) callbacks are
@@ -166,6 +166,27 @@ fn authenticate_and_parse(
                 ),
             })?;
             Ok((sinch::parse_webhook(body).map_err(malformed)?, settings.app_id.clone()))
+        }
+        ProviderSettings::Kaleyra(settings) => {
+            let auth = match &settings.callback_auth {
+                KaleyraCallbackAuth::SharedHeader { name, value } => kaleyra::CallbackAuth::SharedHeader {
+                    name: name.clone(),
+                    value: sealer.open(value).map_err(ApiError::internal)?,
+                },
+                KaleyraCallbackAuth::Basic { user, password } => kaleyra::CallbackAuth::Basic {
+                    user: user.clone(),
+                    password: sealer.open(password).map_err(ApiError::internal)?,
+                },
+            };
+            let headers: Vec<(String, String)> = req
+                .headers()
+                .iter()
+                .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
+                .collect();
+            kaleyra::verify_callback(&auth, &headers)
+                .map_err(|e| signature_error(e, "the callback credential"))?;
+            let batch = kaleyra::parse_webhook(body, state.core.clock.now()).map_err(malformed)?;
+            Ok((batch, settings.business_number.to_string()))
         }
     }
 }

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::core::{Cause, Core};
 use crate::providers::SendOutcome;
+use crate::providers::kaleyra::KaleyraClient;
 use crate::providers::meta::MetaClient;
 use crate::providers::twilio::TwilioClient;
 
@@ -159,6 +160,23 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                     &key_secret,
                     &msg.to_phone,
                     &msg.body,
+                )
+                .await
+        }
+        Some(ProviderSettings::Kaleyra(kaleyra)) => {
+            let api_key = match core.sealer.open(&kaleyra.api_key) {
+                Ok(t) => t,
+                Err(e) => return unreadable_credentials(e),
+            };
+            KaleyraClient::new(core.http.clone())
+                .send_text(
+                    &kaleyra.api_base_url,
+                    &kaleyra.account_sid,
+                    &api_key,
+                    kaleyra.business_number.as_ref(),
+                    &msg.to_phone,
+                    &msg.body,
+                    Some(&msg.message_id),
                 )
                 .await
         }

@@ -5,6 +5,7 @@ mod bad_input;
 mod conversation;
 mod durability;
 mod helpers;
+mod kaleyra;
 mod ops;
 mod outbox;
 mod projections;

@@ -74,6 +74,44 @@ pub struct SinchSettings {
     pub auth_base_url: String,
 }
 
+/// How Kaleyra proves a callback is genuine (Kaleyra signs nothing; its callback profiles
+/// can send a static header or Basic auth, configured to carry a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KaleyraCallbackAuth {
+    /// A custom header carrying a shared secret.
+    SharedHeader {
+        /// Header name.
+        name: String,
+        /// Its secret value (encrypted).
+        value: SealedSecret,
+    },
+    /// HTTP Basic auth.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password (encrypted).
+        password: SealedSecret,
+    },
+}
+
+/// Kaleyra WhatsApp settings for one business number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KaleyraSettings {
+    /// API base URL of the account's pod, e.g. `https://api.kaleyra.io`; a mock in tests.
+    pub api_base_url: String,
+    /// WhatsApp Business Account id.
+    pub waba_id: String,
+    /// Kaleyra account SID (path segment of sends).
+    pub account_sid: String,
+    /// API key (`api-key` header, encrypted).
+    pub api_key: SealedSecret,
+    /// The business number.
+    pub business_number: crate::PhoneNumber,
+    /// How callbacks authenticate.
+    pub callback_auth: KaleyraCallbackAuth,
+}
+
 /// Which provider connects the number, with that provider's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -84,6 +122,8 @@ pub enum ProviderSettings {
     Twilio(TwilioSettings),
     /// Sinch Conversation API.
     Sinch(SinchSettings),
+    /// Kaleyra.
+    Kaleyra(KaleyraSettings),
 }
 
 impl ProviderSettings {
@@ -93,6 +133,7 @@ impl ProviderSettings {
             ProviderSettings::Meta(_) => "meta",
             ProviderSettings::Twilio(_) => "twilio",
             ProviderSettings::Sinch(_) => "sinch",
+            ProviderSettings::Kaleyra(_) => "kaleyra",
         }
     }
 }
