@@ -54,7 +54,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// The public base URL providers call (used in the receive URLs shown to admins).
+    /// The public base URL providers call, exactly as they call it: the receive URLs shown to
+    /// admins, Twilio's signature check and the status callbacks of Twilio sends use it.
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Log as JSON lines.

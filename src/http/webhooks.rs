@@ -2,9 +2,12 @@
 //! `GET` on the same path for Meta's verification handshake.
 //!
 //! Order of checks, each answering with its own code and appending nothing: body size
-//! (413 `payload_too_large`), account (404 `unknown_account`), signature on the raw bytes
-//! (401 `missing_signature` / `invalid_signature`), payload shape (400 `malformed_payload`),
-//! every message's fields (400, before any is recorded). Then each message and status is
+//! (413 `payload_too_large`), account (404 `unknown_account`), the provider's proof of
+//! authenticity (401 `missing_signature` / `invalid_signature` / `stale_timestamp`: Meta and
+//! Sinch sign the raw bytes; Twilio signs the public URL and the decoded form pairs, so its
+//! form is decoded first (400 `malformed_payload`); Kaleyra sends a configured header or Basic
+//! auth), payload shape (400 `malformed_payload`), every message's fields (400, before any is
+//! recorded). Then each message and status is
 //! recorded and the answer is 200 only once all are durably committed, so a provider retry
 //! covers a crash. Redeliveries append nothing and still get 200.
 

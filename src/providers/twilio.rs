@@ -466,12 +466,12 @@ struct MessageResource {
 }
 
 /// Both error shapes Twilio uses: legacy `{code, message, more_info, status}` and
-/// RFC 9457 `{type, title, status, code, detail, ...}`.
+/// RFC 9457 `{type, title, status, code, detail, ...}`. `more_info` (a link to Twilio's page
+/// for the code) is not read: the code itself is kept.
 #[derive(Deserialize)]
 struct ErrorBody {
     code: Option<Value>,
     message: Option<String>,
-    more_info: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
     title: Option<String>,
@@ -497,7 +497,7 @@ impl ErrorBody {
         let code = self.code().unwrap_or_else(|| format!("http_{http_status}"));
         ProviderError {
             title: truncate(&self.title.or(self.message).unwrap_or_else(|| format!("HTTP {http_status}"))),
-            detail: self.detail.or(self.more_info).map(|d| truncate(&d)),
+            detail: self.detail.map(|d| truncate(&d)),
             code,
         }
     }
@@ -1537,7 +1537,8 @@ mod tests {
                 error: ProviderError {
                     code: "21211".into(),
                     title: "The 'To' number whatsapp:+1555 is not a valid phone number.".into(),
-                    detail: Some("https://www.twilio.com/docs/errors/21211".into()),
+                    // `more_info` is only a link: agents are shown the message instead.
+                    detail: None,
                 },
             }
         );
