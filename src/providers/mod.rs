@@ -84,6 +84,32 @@ pub struct ProviderError {
     pub detail: Option<String>,
 }
 
+/// The provider codes that mean "the customer's 24 h service window is closed": Meta 131047,
+/// Twilio 63016, Sinch `OUTSIDE_ALLOWED_SENDING_WINDOW`.
+const WINDOW_CLOSED_CODES: [&str; 3] = ["131047", "63016", "OUTSIDE_ALLOWED_SENDING_WINDOW"];
+
+impl ProviderError {
+    /// Our code for this failure: the same `window_closed` whichever provider reported a
+    /// closed window (so clients handle one code), the provider's own code otherwise.
+    pub fn normalized_code(&self) -> String {
+        if WINDOW_CLOSED_CODES.contains(&self.code.as_str()) {
+            "window_closed".to_owned()
+        } else {
+            self.code.clone()
+        }
+    }
+
+    /// The human explanation, with the provider's code when it was normalised away.
+    pub fn reason(&self) -> String {
+        let text = self.detail.clone().unwrap_or_else(|| self.title.clone());
+        if self.normalized_code() == self.code {
+            text
+        } else {
+            format!("{text} (provider code {})", self.code)
+        }
+    }
+}
+
 /// Everything one webhook delivery carried. Providers batch, so one POST may hold several
 /// messages and statuses, or none (e.g. an event type we ignore).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -118,4 +144,23 @@ pub enum WebhookError {
     /// is a short reason for logs; it never echoes the payload.
     #[error("malformed payload: {0}")]
     Malformed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProviderError;
+
+    fn error(code: &str) -> ProviderError {
+        ProviderError { code: code.into(), title: "Re-engagement message".into(), detail: None }
+    }
+
+    #[test]
+    fn every_providers_window_error_maps_to_window_closed() {
+        for code in ["131047", "63016", "OUTSIDE_ALLOWED_SENDING_WINDOW"] {
+            assert_eq!(error(code).normalized_code(), "window_closed");
+            assert!(error(code).reason().contains(code), "the provider's code stays visible");
+        }
+        assert_eq!(error("131026").normalized_code(), "131026");
+        assert_eq!(error("131026").reason(), "Re-engagement message");
+    }
 }

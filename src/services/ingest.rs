@@ -167,10 +167,10 @@ pub async fn record_status(
     let command = InteractionCommand::RecordDeliveryStatus {
         provider_message_id: update.provider_message_id.clone(),
         status: delivery_status(update.status),
-        failure: update.error.as_ref().map(|e| ProviderFailure {
-            code: e.code.clone(),
-            reason: e.detail.clone().unwrap_or_else(|| e.title.clone()),
-        }),
+        failure: update
+            .error
+            .as_ref()
+            .map(|e| ProviderFailure { code: e.normalized_code(), reason: e.reason() }),
         at: update.timestamp,
     };
     let metadata = core.metadata(&Cause::Provider(provider), &update.provider_message_id);

@@ -206,9 +206,7 @@ async fn record(core: &Core, msg: &Claimed, outcome: SendOutcome) -> anyhow::Res
             .await?;
             record_accepted(core, msg, provider_message_id).await
         }
-        SendOutcome::Rejected { error, .. } => {
-            fail(core, msg, error.code, error.detail.unwrap_or(error.title)).await
-        }
+        SendOutcome::Rejected { error, .. } => fail(core, msg, error.normalized_code(), error.reason()).await,
         SendOutcome::Retryable { reason, retry_after } => {
             if msg.attempts >= MAX_ATTEMPTS {
                 let reason = format!("gave up after {} attempts: {reason}", msg.attempts);

@@ -41,12 +41,14 @@ async fn a_permanent_provider_refusal_is_recorded_with_its_code_and_never_retrie
     assert_eq!(r.status(), 202);
     let failed = ws.next_of("message_status").await;
     assert_eq!(failed["status"], "failed");
-    assert_eq!(failed["error_code"], "131047");
+    // Every provider's "window closed" arrives as one code; the provider's stays in the reason.
+    assert_eq!(failed["error_code"], "window_closed");
+    assert!(failed["error_reason"].as_str().is_some_and(|r| r.contains("131047")));
     app.core.clock.advance(Duration::from_secs(600));
     app.settle().await;
     let detail = app.get_json(&app.admin_token, &format!("/api/interactions/{id}")).await;
     assert_eq!(detail["messages"][1]["status"], "failed");
-    assert_eq!(detail["messages"][1]["error_code"], "131047");
+    assert_eq!(detail["messages"][1]["error_code"], "window_closed");
     app.stop().await; // wiremock verifies exactly one call
 }
 
@@ -166,5 +168,34 @@ async fn a_status_for_an_unknown_message_is_acknowledged_and_appends_nothing() {
     let before = app.count_events(None).await;
     assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_read.json")).await.status(), 200);
     assert_eq!(app.count_events(None).await, before);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_failed_status_after_delivery_is_still_recorded_with_its_code() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("meta_send_response.json")))
+        .mount(&app.graph)
+        .await;
+    let (mut ws, id) = assigned(&app, &s).await;
+    let r =
+        app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(ws.next_of("message_status").await["status"], "accepted");
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_delivered.json")).await.status(), 200);
+    assert_eq!(ws.next_of("message_status").await["status"], "delivered");
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_failed.json")).await.status(), 200);
+    let failed = ws.next_of("message_status").await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["error_code"].as_str()),
+        (Some("failed"), Some("window_closed"))
+    );
+    // Redelivered, it changes nothing.
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_failed.json")).await.status(), 200);
+    app.settle().await;
+    assert_eq!(app.count_events(Some("OutboundStatusChanged")).await, 2);
     app.stop().await;
 }
