@@ -154,7 +154,8 @@ pub struct AccountView {
     pub key: String,
     /// Provider type.
     pub provider: String,
-    /// Phone number id (Meta) or business number (Twilio).
+    /// The business identifier webhooks are matched against: phone number id (Meta), app id
+    /// (Sinch) or business number (Twilio, Kaleyra).
     pub phone_number_id: Option<String>,
     /// Provider API base URL.
     pub api_base_url: Option<String>,
@@ -207,16 +208,29 @@ fn required(field: &'static str, value: &str) -> Result<String, ApiError> {
     Ok(v.to_owned())
 }
 
-fn base_url(raw: Option<&str>, default: &str) -> Result<String, ApiError> {
+fn base_url(field: &'static str, raw: Option<&str>, default: &str) -> Result<String, ApiError> {
     let url = raw.unwrap_or(default).trim_end_matches('/').to_owned();
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_credentials",
-            "`api_base_url` must be an http(s) URL",
+            format!("`{field}` must be an http(s) URL"),
         ));
     }
     Ok(url)
+}
+
+/// An id that goes into a request path (Twilio and Kaleyra account SIDs): letters and digits.
+fn path_id(field: &'static str, raw: &str) -> Result<String, ApiError> {
+    let id = required(field, raw)?;
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credentials",
+            format!("`{field}` must be letters and digits"),
+        ));
+    }
+    Ok(id)
 }
 
 /// A Graph API version path segment such as `v23.0` (it is put into request URLs).
@@ -258,41 +272,35 @@ pub async fn create_account(
             business_account_id: required("business_account_id", &m.business_account_id)?,
             app_id: required("app_id", &m.app_id)?,
             phone_number_id: required("phone_number_id", &m.phone_number_id)?,
-            api_base_url: base_url(m.api_base_url.as_deref(), "https://graph.facebook.com")?,
+            api_base_url: base_url("api_base_url", m.api_base_url.as_deref(), "https://graph.facebook.com")?,
             api_version: api_version(m.api_version.as_deref())?,
             access_token: sealer.seal(&required("access_token", &m.access_token)?),
             app_secret: sealer.seal(&required("app_secret", &m.app_secret)?),
             verify_token: sealer.seal(&required("verify_token", &m.verify_token)?),
         }),
-        ProviderRequest::Twilio(t) => {
-            let account_sid = required("account_sid", &t.account_sid)?;
-            if !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_credentials",
-                    "`account_sid` must be letters and digits (AC...)",
-                ));
-            }
-            ProviderSettings::Twilio(TwilioSettings {
-                account_sid,
-                business_number: PhoneNumber::parse(t.business_number.trim())?,
-                api_base_url: base_url(t.api_base_url.as_deref(), "https://api.twilio.com")?,
-                auth_token: sealer.seal(&required("auth_token", &t.auth_token)?),
-            })
-        }
+        ProviderRequest::Twilio(t) => ProviderSettings::Twilio(TwilioSettings {
+            account_sid: path_id("account_sid", &t.account_sid)?,
+            business_number: PhoneNumber::parse(t.business_number.trim())?,
+            api_base_url: base_url("api_base_url", t.api_base_url.as_deref(), "https://api.twilio.com")?,
+            auth_token: sealer.seal(&required("auth_token", &t.auth_token)?),
+        }),
         ProviderRequest::Sinch(x) => ProviderSettings::Sinch(SinchSettings {
             project_id: required("project_id", &x.project_id)?,
             app_id: required("app_id", &x.app_id)?,
             key_id: required("key_id", &x.key_id)?,
             key_secret: sealer.seal(&required("key_secret", &x.key_secret)?),
             webhook_secret: sealer.seal(&required("webhook_secret", &x.webhook_secret)?),
-            api_base_url: base_url(x.api_base_url.as_deref(), "https://us.conversation.api.sinch.com")?,
-            auth_base_url: base_url(x.auth_base_url.as_deref(), "https://auth.sinch.com")?,
+            api_base_url: base_url(
+                "api_base_url",
+                x.api_base_url.as_deref(),
+                "https://us.conversation.api.sinch.com",
+            )?,
+            auth_base_url: base_url("auth_base_url", x.auth_base_url.as_deref(), "https://auth.sinch.com")?,
         }),
         ProviderRequest::Kaleyra(k) => ProviderSettings::Kaleyra(KaleyraSettings {
-            api_base_url: base_url(k.api_base_url.as_deref(), "https://api.kaleyra.io")?,
+            api_base_url: base_url("api_base_url", k.api_base_url.as_deref(), "https://api.kaleyra.io")?,
             waba_id: required("waba_id", &k.waba_id)?,
-            account_sid: required("account_sid", &k.account_sid)?,
+            account_sid: path_id("account_sid", &k.account_sid)?,
             api_key: sealer.seal(&required("api_key", &k.api_key)?),
             business_number: PhoneNumber::parse(k.business_number.trim())?,
             callback_auth: match k.callback_auth {

@@ -89,7 +89,7 @@ fn malformed(e: WebhookError) -> ApiError {
 
 /// Receives messages and statuses.
 #[utoipa::path(post, path = "/webhooks/whatsapp/{account_id}",
-    request_body(content = String, description = "the provider's raw webhook body: JSON (Meta) or form-encoded (Twilio)"),
+    request_body(content = String, description = "the provider's raw webhook body: JSON (Meta, Sinch, Kaleyra) or form-encoded (Twilio)"),
     responses((status = 200, description = "recorded (or already recorded)"),
               (status = 400, body = super::errors::ErrorBody), (status = 401, body = super::errors::ErrorBody),
               (status = 404, body = super::errors::ErrorBody), (status = 413, body = super::errors::ErrorBody)),

@@ -68,7 +68,8 @@ pub struct SinchSettings {
     pub key_secret: SealedSecret,
     /// Webhook secret that signs callbacks (encrypted).
     pub webhook_secret: SealedSecret,
-    /// Regional API base URL, e.g. `https://eu.conversation.api.sinch.com`; a mock in tests.
+    /// Regional API base URL of the app's region (`https://us.…` is the API's default,
+    /// `https://eu.conversation.api.sinch.com` for EU apps); a mock in tests.
     pub api_base_url: String,
     /// OAuth2 base URL, `https://auth.sinch.com`; a mock in tests.
     pub auth_base_url: String,
