@@ -218,10 +218,10 @@ async fn receive_inner(
         ingest::record_message(&state.core, account_id, &account, message, provider_name).await?;
     }
     for status in &batch.statuses {
-        if ingest::record_status(&state.core, account_id, status, provider_name).await?
-            == StatusOutcome::UnknownMessage
-        {
-            count(state, provider_name, "unknown_status");
+        match ingest::record_status(&state.core, account_id, status, provider_name).await? {
+            StatusOutcome::UnknownMessage => count(state, provider_name, "unknown_status"),
+            StatusOutcome::Parked => count(state, provider_name, "parked_status"),
+            StatusOutcome::Recorded => {}
         }
     }
     Ok(HttpResponse::Ok().finish())

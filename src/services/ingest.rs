@@ -134,6 +134,100 @@ pub enum StatusOutcome {
     Recorded,
     /// No outbound message with that provider id on this account.
     UnknownMessage,
+    /// No outbound message carries that provider id yet (the status overtook the provider's
+    /// answer to our send): parked, and replayed once the acceptance is recorded.
+    Parked,
+}
+
+/// How long a parked status waits for its message before it is dropped (statuses of
+/// messages sent outside Switchboard, e.g. from the WhatsApp Business app, never match).
+const PARKED_STATUS_TTL_MS: i64 = 24 * 3600 * 1000;
+
+fn status_name(s: DeliveryStatus) -> &'static str {
+    match s {
+        DeliveryStatus::Pending => "pending",
+        DeliveryStatus::Accepted => "accepted",
+        DeliveryStatus::Sent => "sent",
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Read => "read",
+        DeliveryStatus::Failed => "failed",
+    }
+}
+
+fn status_from_name(s: &str) -> Option<DeliveryStatus> {
+    Some(match s {
+        "sent" => DeliveryStatus::Sent,
+        "delivered" => DeliveryStatus::Delivered,
+        "read" => DeliveryStatus::Read,
+        "failed" => DeliveryStatus::Failed,
+        _ => return None,
+    })
+}
+
+async fn park(core: &Core, account_id: AccountId, update: &StatusUpdate) -> Result<(), sqlx::Error> {
+    let now = core.clock.now_ms();
+    sqlx::query("DELETE FROM pending_statuses WHERE received_at < $1")
+        .bind(now - PARKED_STATUS_TTL_MS)
+        .execute(&core.db.any)
+        .await?;
+    sqlx::query(
+        "INSERT INTO pending_statuses
+           (account_id, provider_message_id, status, failure_code, failure_reason, at, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (account_id, provider_message_id, status) DO NOTHING",
+    )
+    .bind(account_id.to_string())
+    .bind(update.provider_message_id.as_str())
+    .bind(status_name(delivery_status(update.status)))
+    .bind(update.error.as_ref().map(|e| e.normalized_code()))
+    .bind(update.error.as_ref().map(|e| e.reason()))
+    .bind(update.timestamp.timestamp_millis())
+    .bind(now)
+    .execute(&core.db.any)
+    .await?;
+    Ok(())
+}
+
+/// Records the statuses parked for a message whose acceptance was just recorded, then
+/// forgets them. Statuses fold forward-only, so their order does not matter.
+pub async fn replay_parked(
+    core: &Core,
+    account_id: &str,
+    provider_message_id: &str,
+    interaction_id: &str,
+) -> anyhow::Result<usize> {
+    let rows: Vec<(String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+        "SELECT status, failure_code, failure_reason, at FROM pending_statuses
+          WHERE account_id = $1 AND provider_message_id = $2",
+    )
+    .bind(account_id)
+    .bind(provider_message_id)
+    .fetch_all(&core.db.any)
+    .await?;
+    for (status, code, reason, at) in &rows {
+        let Some(status) = status_from_name(status) else { continue };
+        let command = InteractionCommand::RecordDeliveryStatus {
+            provider_message_id: provider_message_id.to_owned(),
+            status,
+            failure: code
+                .clone()
+                .map(|code| ProviderFailure { code, reason: reason.clone().unwrap_or_default() }),
+            at: chrono::DateTime::from_timestamp_millis(*at).unwrap_or_default(),
+        };
+        let metadata = core.metadata(&Cause::System("outbox"), provider_message_id);
+        match core.interactions.execute(interaction_id, command, metadata).await {
+            Ok(_) | Err(CommandError::Rejected(_)) => {}
+            Err(e) => anyhow::bail!("replaying a parked status: {e}"),
+        }
+    }
+    if !rows.is_empty() {
+        sqlx::query("DELETE FROM pending_statuses WHERE account_id = $1 AND provider_message_id = $2")
+            .bind(account_id)
+            .bind(provider_message_id)
+            .execute(&core.db.any)
+            .await?;
+    }
+    Ok(rows.len())
 }
 
 fn delivery_status(s: providers::DeliveryStatus) -> DeliveryStatus {
@@ -161,8 +255,8 @@ pub async fn record_status(
     .await
     .map_err(|e| IngestError::Unavailable(e.to_string()))?;
     let Some((interaction_id, message_id)) = row else {
-        tracing::info!(provider_message_id = %update.provider_message_id, "status for an unknown message");
-        return Ok(StatusOutcome::UnknownMessage);
+        park(core, account_id, update).await.map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        return Ok(StatusOutcome::Parked);
     };
     let command = InteractionCommand::RecordDeliveryStatus {
         provider_message_id: update.provider_message_id.clone(),

@@ -238,9 +238,16 @@ async fn mark_recorded(core: &Core, msg: &Claimed) -> anyhow::Result<()> {
 async fn record_accepted(core: &Core, msg: &Claimed, provider_message_id: String) -> anyhow::Result<()> {
     let message_id: MessageId = msg.message_id.parse()?;
     let meta = core.metadata(&Cause::System("outbox"), &msg.message_id);
-    let cmd =
-        InteractionCommand::RecordOutboundAccepted { message_id, provider_message_id, at: core.clock.now() };
+    let cmd = InteractionCommand::RecordOutboundAccepted {
+        message_id,
+        provider_message_id: provider_message_id.clone(),
+        at: core.clock.now(),
+    };
     core.interactions.execute(&msg.interaction_id, cmd, meta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Statuses that overtook the provider's answer were parked: they can land now. A failure
+    // leaves the row unrecorded, so this is retried.
+    crate::services::ingest::replay_parked(core, &msg.account_id, &provider_message_id, &msg.interaction_id)
+        .await?;
     mark_recorded(core, msg).await
 }
 

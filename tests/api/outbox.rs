@@ -168,6 +168,51 @@ async fn a_status_for_an_unknown_message_is_acknowledged_and_appends_nothing() {
     let before = app.count_events(None).await;
     assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_read.json")).await.status(), 200);
     assert_eq!(app.count_events(None).await, before);
+    // It waits, parked, in case its message's acceptance is still on its way.
+    let parked: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_statuses")
+        .fetch_one(&app.core.db.any)
+        .await
+        .expect("count");
+    assert_eq!(parked.0, 1);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_status_that_arrives_before_the_providers_answer_is_parked_and_replayed() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_bytes(fixture("meta_send_response.json"))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&app.graph)
+        .await;
+    let (mut ws, id) = assigned(&app, &s).await;
+    let r =
+        app.post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "hi"})).await;
+    assert_eq!(r.status(), 202);
+    // Meta's "delivered" webhook overtakes its own answer to the send.
+    for _ in 0..200 {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT attempts FROM outbox")
+            .fetch_optional(&app.core.db.any)
+            .await
+            .expect("query");
+        if row.is_some_and(|r| r.0 == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.webhook(&s.account_id, &fixture("meta_status_delivered.json")).await.status(), 200);
+    assert_eq!(ws.next_of("message_status").await["status"], "accepted");
+    assert_eq!(ws.next_of("message_status").await["status"], "delivered");
+    let parked: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_statuses")
+        .fetch_one(&app.core.db.any)
+        .await
+        .expect("count");
+    assert_eq!(parked.0, 0, "replayed and forgotten");
     app.stop().await;
 }
 
