@@ -23,8 +23,6 @@
 //!
 //! Reference: the Kaleyra section of the provider notes; fixtures under `tests/fixtures/kaleyra_*`.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -33,6 +31,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::http::{classify_transport_error, invalid_request, parse_retry_after, truncate};
 use super::{
     DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
     WebhookError,
@@ -42,9 +41,6 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Prefix of inbound ids we derive ourselves (see [`derived_message_id`]).
 pub const DERIVED_ID_PREFIX: &str = "kaleyra:";
-
-/// Upper bound for provider text we copy into errors and log lines.
-const MAX_SNIPPET_CHARS: usize = 200;
 
 fn hmac_sha256(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length (long keys are hashed first), so this cannot fail.
@@ -485,10 +481,6 @@ fn malformed_json(what: &str, e: &serde_json::Error) -> WebhookError {
     WebhookError::Malformed(reason)
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(MAX_SNIPPET_CHARS).collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // Outbound client
 
@@ -629,32 +621,6 @@ fn provider_error_from(body: &Value, http_status: u16) -> ProviderError {
     ProviderError { code, title, detail }
 }
 
-fn invalid_request(detail: String) -> SendOutcome {
-    SendOutcome::Rejected {
-        http_status: 0,
-        error: ProviderError {
-            code: "invalid_request".into(),
-            title: "the request could not be built".into(),
-            detail: Some(truncate(&detail)),
-        },
-    }
-}
-
-fn classify_transport_error(e: &reqwest::Error) -> SendOutcome {
-    if e.is_builder() {
-        // A bad URL or header value: configuration, retrying cannot help.
-        return invalid_request(e.to_string());
-    }
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    SendOutcome::Retryable { reason: format!("{kind}: {}", truncate(&e.to_string())), retry_after: None }
-}
-
 async fn classify_response(response: reqwest::Response) -> SendOutcome {
     let status = response.status();
     let code = status.as_u16();
@@ -702,19 +668,10 @@ async fn classify_response(response: reqwest::Response) -> SendOutcome {
     SendOutcome::Rejected { http_status: code, error }
 }
 
-/// `Retry-After` is either delay-seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     use chrono::TimeZone;
     use serde_json::json;

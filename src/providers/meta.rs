@@ -12,14 +12,13 @@
 //!
 //! Reference: the Meta section of the provider notes; fixtures under `tests/fixtures/meta_*`.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
+use super::http::{classify_transport_error, parse_retry_after, truncate};
 use super::{
     DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
     WebhookError,
@@ -35,9 +34,6 @@ const SIGNATURE_PREFIX: &str = "sha256=";
 /// arrive with HTTP 400: 4 app call limit, 80007 WABA rate limit, 130429 throughput,
 /// 131056 pair rate limit, 131057 account in maintenance, 131016 service unavailable.
 const RETRYABLE_GRAPH_CODES: [i64; 6] = [4, 80007, 130429, 131056, 131057, 131016];
-
-/// Upper bound for provider text we copy into errors and log lines.
-const MAX_SNIPPET_CHARS: usize = 200;
 
 fn hmac_sha256(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length (long keys are hashed first), so this cannot fail.
@@ -388,10 +384,6 @@ fn malformed_json(what: &str, e: &serde_json::Error) -> WebhookError {
     WebhookError::Malformed(reason)
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(MAX_SNIPPET_CHARS).collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // Outbound client
 
@@ -527,28 +519,6 @@ fn to_e164_lenient(number: &str) -> String {
     to_e164(number).unwrap_or_default()
 }
 
-fn classify_transport_error(e: &reqwest::Error) -> SendOutcome {
-    if e.is_builder() {
-        // A bad URL or header value: configuration, retrying cannot help.
-        return SendOutcome::Rejected {
-            http_status: 0,
-            error: ProviderError {
-                code: "invalid_request".into(),
-                title: "the request could not be built".into(),
-                detail: Some(truncate(&e.to_string())),
-            },
-        };
-    }
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    SendOutcome::Retryable { reason: format!("{kind}: {}", truncate(&e.to_string())), retry_after: None }
-}
-
 async fn classify_response(response: reqwest::Response) -> SendOutcome {
     let status = response.status();
     let retry_after = response
@@ -611,19 +581,10 @@ async fn classify_response(response: reqwest::Response) -> SendOutcome {
     SendOutcome::Rejected { http_status: status.as_u16(), error }
 }
 
-/// `Retry-After` is either delay-seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     use chrono::TimeZone;
     use wiremock::matchers::{body_json, header, method, path};

@@ -9,6 +9,7 @@
 //! Adapters are pure functions plus a thin HTTP client; they hold no state and do no I/O
 //! beyond the one request they are asked to make.
 
+mod http;
 pub mod kaleyra;
 pub mod meta;
 pub mod sinch;

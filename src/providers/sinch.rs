@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
+use super::http::{classify_transport_error, parse_retry_after, truncate};
 use super::{
     DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
     WebhookError,
@@ -47,9 +48,6 @@ pub const ALGORITHM_HEADER: &str = "x-sinch-webhook-signature-algorithm";
 /// How long before its expiry a cached OAuth token is replaced, so a token never expires
 /// between being read from the cache and reaching Sinch.
 pub const DEFAULT_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
-
-/// Upper bound for provider text we copy into errors and log lines.
-const MAX_SNIPPET_CHARS: usize = 200;
 
 /// Sinch reason codes that mean "the 24-hour window is closed" and similar per-message
 /// verdicts. When one appears in a synchronous error we surface it as the code, because
@@ -385,10 +383,6 @@ fn malformed_json(what: &str, e: &serde_json::Error) -> WebhookError {
     WebhookError::Malformed(reason)
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(MAX_SNIPPET_CHARS).collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // Outbound client
 
@@ -647,28 +641,6 @@ fn to_e164_lenient(number: &str) -> String {
     to_e164(number).unwrap_or_default()
 }
 
-fn classify_transport_error(e: &reqwest::Error) -> SendOutcome {
-    if e.is_builder() {
-        // A bad URL or header value: configuration, retrying cannot help.
-        return SendOutcome::Rejected {
-            http_status: 0,
-            error: ProviderError {
-                code: "invalid_request".into(),
-                title: "the request could not be built".into(),
-                detail: Some(truncate(&e.to_string())),
-            },
-        };
-    }
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    SendOutcome::Retryable { reason: format!("{kind}: {}", truncate(&e.to_string())), retry_after: None }
-}
-
 fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
     response
         .headers()
@@ -747,16 +719,6 @@ async fn classify_send_response(response: reqwest::Response) -> SendOutcome {
         },
     };
     SendOutcome::Rejected { http_status: code, error }
-}
-
-/// `Retry-After` is either delay-seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]

@@ -16,8 +16,6 @@
 //! Reference: the Twilio section of the provider notes; fixtures under
 //! `tests/fixtures/twilio_*`, signature vectors in `tests/fixtures/signature_vectors.md`.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -27,6 +25,7 @@ use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use super::http::{classify_transport_error, invalid_request, parse_retry_after, truncate};
 use super::{
     DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
     WebhookError,
@@ -42,9 +41,6 @@ const BODY_HASH_PARAM: &str = "bodySHA256";
 
 /// Twilio's channel prefix on WhatsApp addresses (`whatsapp:+15551234567`).
 const WHATSAPP_PREFIX: &str = "whatsapp:";
-
-/// Upper bound for provider text we copy into errors and log lines.
-const MAX_SNIPPET_CHARS: usize = 200;
 
 fn hmac_sha1(key: &[u8]) -> HmacSha1 {
     // HMAC takes keys of any length (long keys are hashed first), so this cannot fail.
@@ -451,10 +447,6 @@ fn address_to_e164(address: &str) -> Option<String> {
     valid.then(|| format!("+{digits}"))
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(MAX_SNIPPET_CHARS).collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // Outbound client
 
@@ -608,32 +600,6 @@ fn channel_address(number: &str) -> String {
     if digits.is_empty() { WHATSAPP_PREFIX.to_owned() } else { format!("{WHATSAPP_PREFIX}+{digits}") }
 }
 
-fn invalid_request(detail: String) -> SendOutcome {
-    SendOutcome::Rejected {
-        http_status: 0,
-        error: ProviderError {
-            code: "invalid_request".into(),
-            title: "the request could not be built".into(),
-            detail: Some(truncate(&detail)),
-        },
-    }
-}
-
-fn classify_transport_error(e: &reqwest::Error) -> SendOutcome {
-    if e.is_builder() {
-        // A bad URL or header value: configuration, retrying cannot help.
-        return invalid_request(e.to_string());
-    }
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    SendOutcome::Retryable { reason: format!("{kind}: {}", truncate(&e.to_string())), retry_after: None }
-}
-
 async fn classify_response(response: reqwest::Response) -> SendOutcome {
     let status = response.status();
     let retry_after = response
@@ -684,19 +650,12 @@ async fn classify_response(response: reqwest::Response) -> SendOutcome {
     SendOutcome::Rejected { http_status: status.as_u16(), error }
 }
 
-/// `Retry-After` is either delay-seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use crate::providers::http::MAX_SNIPPET_CHARS;
 
     use chrono::TimeZone;
     use wiremock::matchers::{body_string, header, method, path};
