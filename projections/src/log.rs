@@ -132,3 +132,24 @@ pub async fn head(conn: &mut AnyConnection, backend: Backend) -> Result<Checkpoi
         None => Ok(Checkpoint::zero()),
     }
 }
+
+/// A consumer's saved position (zero if it never ran). `name` is its row in
+/// `projection_checkpoints`, shared by projectors and command-issuing consumers (the router).
+pub async fn load_checkpoint(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    name: &str,
+) -> Result<Checkpoint, sqlx::Error> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT last_tx_id::text AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
+        }
+        Backend::Sqlite => {
+            "SELECT last_tx_id AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
+        }
+    };
+    match sqlx::query(sql).bind(name).fetch_optional(&mut *conn).await? {
+        Some(row) => Ok(Checkpoint { tx_id: row.try_get("tx_id")?, position: row.try_get("last_pos")? }),
+        None => Ok(Checkpoint::zero()),
+    }
+}

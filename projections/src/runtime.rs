@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::watch;
 
 use crate::DomainEventPayload;
@@ -115,19 +115,7 @@ impl Projector {
     /// Where the projection got to.
     pub async fn checkpoint(&self) -> Result<Checkpoint, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        let sql = match self.backend {
-            Backend::Postgres => {
-                "SELECT last_tx_id::text AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
-            }
-            Backend::Sqlite => {
-                "SELECT last_tx_id AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
-            }
-        };
-        let row = sqlx::query(sql).bind(self.name()).fetch_optional(&mut *conn).await?;
-        Ok(match row {
-            Some(row) => Checkpoint { tx_id: row.try_get("tx_id")?, position: row.try_get("last_pos")? },
-            None => Checkpoint::zero(),
-        })
+        log::load_checkpoint(&mut conn, self.backend, self.name()).await
     }
 
     /// Applies the next batch; returns how many events it applied (0: caught up).
@@ -144,16 +132,8 @@ impl Projector {
         .bind(name)
         .execute(&mut *tx)
         .await?;
-        let select = match self.backend {
-            Backend::Postgres => {
-                "SELECT last_tx_id::text AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
-            }
-            Backend::Sqlite => {
-                "SELECT last_tx_id AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
-            }
-        };
-        let row = sqlx::query(select).bind(name).fetch_one(&mut *tx).await?;
-        let from = Checkpoint { tx_id: row.try_get("tx_id")?, position: row.try_get("last_pos")? };
+        // The row exists now (upserted above), so this reads the locked checkpoint.
+        let from = log::load_checkpoint(&mut tx, self.backend, name).await?;
 
         let events = log::read_after(&mut tx, self.backend, &from, self.batch_size).await?;
         for event in &events {

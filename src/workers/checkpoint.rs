@@ -2,24 +2,13 @@
 //! router). They read the same global log as projectors; the checkpoint moves after the
 //! batch's commands succeeded, so a crash repeats commands, which are all idempotent.
 
-use sqlx::{AnyPool, Row};
-use switchboard_projections::{Backend, Checkpoint};
+use sqlx::AnyPool;
+use switchboard_projections::{Backend, Checkpoint, log};
 
 /// Loads a consumer's checkpoint (zero if it never ran).
 pub async fn load(pool: &AnyPool, backend: Backend, name: &str) -> Result<Checkpoint, sqlx::Error> {
-    let sql = match backend {
-        Backend::Postgres => {
-            "SELECT last_tx_id::text AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
-        }
-        Backend::Sqlite => {
-            "SELECT last_tx_id AS tx_id, last_pos FROM projection_checkpoints WHERE projection = $1"
-        }
-    };
-    let row = sqlx::query(sql).bind(name).fetch_optional(pool).await?;
-    Ok(match row {
-        Some(row) => Checkpoint { tx_id: row.try_get("tx_id")?, position: row.try_get("last_pos")? },
-        None => Checkpoint::zero(),
-    })
+    let mut conn = pool.acquire().await?;
+    log::load_checkpoint(&mut conn, backend, name).await
 }
 
 /// Saves a consumer's checkpoint.
