@@ -9,6 +9,7 @@
 //! - [`providers`]: provider adapters (Meta Cloud API).
 
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod core;

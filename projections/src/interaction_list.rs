@@ -6,7 +6,7 @@
 //! `disposed`. "Unread" counts customer messages since the agent last wrote.
 
 use sqlx::AnyConnection;
-use switchboard_domain::interaction::{InboundContent, InteractionEvent};
+use switchboard_domain::interaction::{InboundContent, InteractionEvent, OutboundMedia};
 use switchboard_domain::queue::QueueEvent;
 
 use crate::runtime::{Projection, ms};
@@ -21,10 +21,19 @@ fn preview(text: &str) -> String {
     text.chars().take(PREVIEW_CHARS).collect()
 }
 
-fn content_parts(content: &InboundContent) -> (&str, &str) {
+/// The message's kind and the text an agent reads for it: a media item shows its caption,
+/// its file name or `[kind]`.
+fn content_parts(content: &InboundContent) -> (&str, String) {
     match content {
-        InboundContent::Text { body } => ("text", body.as_str()),
-        InboundContent::Other { kind, summary } => (kind.as_str(), summary.as_str()),
+        InboundContent::Text { body } => ("text", body.clone()),
+        InboundContent::Media { kind, caption, filename, .. } => {
+            let text = caption
+                .clone()
+                .or_else(|| filename.as_ref().map(|f| format!("[{kind}] {f}")))
+                .unwrap_or_else(|| format!("[{kind}]"));
+            (kind.as_str(), text)
+        }
+        InboundContent::Other { kind, summary } => (kind.as_str(), summary.clone()),
     }
 }
 
@@ -79,18 +88,29 @@ async fn apply_interaction(
         }
         E::CustomerMessageReceived { message_id, provider_message_id, content, at, .. } => {
             let (kind, body) = content_parts(content);
+            let (media_kind, content_type, filename) = match content {
+                InboundContent::Media { kind, content_type, filename, .. } => {
+                    (Some(kind.as_str()), content_type.as_deref(), filename.as_deref())
+                }
+                _ => (None, None, None),
+            };
             sqlx::query(
                 "INSERT INTO interaction_messages
-                   (message_id, interaction_id, direction, kind, body, provider_message_id, status, at, seq)
-                 VALUES ($1, $2, 'in', $3, $4, $5, 'received', $6, $7)",
+                   (message_id, interaction_id, direction, kind, body, provider_message_id, status, at, seq,
+                    media_kind, media_state, media_content_type, media_filename)
+                 VALUES ($1, $2, 'in', $3, $4, $5, 'received', $6, $7, $8, $9, $10, $11)",
             )
             .bind(message_id.to_string())
             .bind(id)
             .bind(kind)
-            .bind(body)
+            .bind(body.as_str())
             .bind(provider_message_id.as_str())
             .bind(ms(*at))
             .bind(seq)
+            .bind(media_kind)
+            .bind(media_kind.map(|_| "pending"))
+            .bind(content_type)
+            .bind(filename)
             .execute(&mut *conn)
             .await?;
             sqlx::query(
@@ -101,7 +121,7 @@ async fn apply_interaction(
             )
             .bind(id)
             .bind(ms(*at))
-            .bind(preview(body))
+            .bind(preview(&body))
             .execute(&mut *conn)
             .await?;
         }
@@ -119,28 +139,47 @@ async fn apply_interaction(
             .await?;
         }
         E::AgentMessageSent { message_id, agent_id, text, at, .. } => {
+            let out = Outgoing { message_id: *message_id, agent_id: *agent_id, at: *at, seq };
+            insert_outgoing(conn, id, &out, "text", text.as_ref(), None).await?;
+        }
+        E::AgentMediaSent { message_id, agent_id, media, at, .. } => {
+            let out = Outgoing { message_id: *message_id, agent_id: *agent_id, at: *at, seq };
+            let body = media.caption.clone().unwrap_or_else(|| match &media.filename {
+                Some(f) => format!("[{}] {f}", media.kind),
+                None => format!("[{}]", media.kind),
+            });
+            insert_outgoing(conn, id, &out, &media.kind, &body, Some(media)).await?;
+        }
+        E::AgentTemplateSent { message_id, agent_id, template, at, .. } => {
+            let out = Outgoing { message_id: *message_id, agent_id: *agent_id, at: *at, seq };
+            let body = if template.parameters.is_empty() {
+                format!("[template] {}", template.name)
+            } else {
+                format!("[template] {}: {}", template.name, template.parameters.join(", "))
+            };
+            insert_outgoing(conn, id, &out, "template", &body, None).await?;
+        }
+        E::InboundMediaStored { message_id, blob, .. } => {
             sqlx::query(
-                "INSERT INTO interaction_messages
-                   (message_id, interaction_id, direction, kind, body, agent_id, status, at, seq)
-                 VALUES ($1, $2, 'out', 'text', $3, $4, 'pending', $5, $6)",
+                "UPDATE interaction_messages SET media_state = 'stored', media_sha256 = $2,
+                        media_content_type = $3, media_size = $4
+                  WHERE message_id = $1",
             )
             .bind(message_id.to_string())
-            .bind(id)
-            .bind(text.as_ref())
-            .bind(agent_id.to_string())
-            .bind(ms(*at))
-            .bind(seq)
+            .bind(blob.sha256.as_str())
+            .bind(blob.content_type.as_str())
+            .bind(blob.size as i64)
             .execute(&mut *conn)
             .await?;
+        }
+        E::InboundMediaUnavailable { message_id, code, reason, .. } => {
             sqlx::query(
-                "UPDATE interaction_list SET last_message_at = $2, last_message_preview = $3,
-                        last_message_direction = 'out', unread_count = 0,
-                        message_count = message_count + 1, updated_at = $2
-                  WHERE interaction_id = $1",
+                "UPDATE interaction_messages SET media_state = 'unavailable', error_code = $2, media_error = $3
+                  WHERE message_id = $1",
             )
-            .bind(id)
-            .bind(ms(*at))
-            .bind(preview(text.as_ref()))
+            .bind(message_id.to_string())
+            .bind(code.as_str())
+            .bind(reason.as_str())
             .execute(&mut *conn)
             .await?;
         }
@@ -205,6 +244,57 @@ async fn apply_interaction(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// An agent's message, whatever it carries.
+struct Outgoing {
+    message_id: switchboard_domain::MessageId,
+    agent_id: switchboard_domain::AgentId,
+    at: chrono::DateTime<chrono::Utc>,
+    seq: i64,
+}
+
+async fn insert_outgoing(
+    conn: &mut AnyConnection,
+    id: &str,
+    out: &Outgoing,
+    kind: &str,
+    body: &str,
+    media: Option<&OutboundMedia>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO interaction_messages
+           (message_id, interaction_id, direction, kind, body, agent_id, status, at, seq,
+            media_kind, media_state, media_sha256, media_content_type, media_size, media_filename)
+         VALUES ($1, $2, 'out', $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(out.message_id.to_string())
+    .bind(id)
+    .bind(kind)
+    .bind(body)
+    .bind(out.agent_id.to_string())
+    .bind(ms(out.at))
+    .bind(out.seq)
+    .bind(media.map(|m| m.kind.clone()))
+    .bind(media.map(|_| "stored"))
+    .bind(media.map(|m| m.blob.sha256.clone()))
+    .bind(media.map(|m| m.blob.content_type.clone()))
+    .bind(media.map(|m| m.blob.size as i64))
+    .bind(media.and_then(|m| m.filename.clone()))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE interaction_list SET last_message_at = $2, last_message_preview = $3,
+                last_message_direction = 'out', unread_count = 0,
+                message_count = message_count + 1, updated_at = $2
+          WHERE interaction_id = $1",
+    )
+    .bind(id)
+    .bind(ms(out.at))
+    .bind(preview(body))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

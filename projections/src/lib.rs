@@ -5,12 +5,13 @@
 //!   model and the checkpoint in one transaction, so a crash loses nothing and applies
 //!   nothing twice; every projection can be rebuilt from position zero with the same code.
 //! - One module per read model, each owning its tables: [`interaction_list`],
-//!   [`agent_status`], [`queue_status`], and the work tables [`timers`] and [`outbox`].
+//!   [`agent_status`], [`queue_status`], and the work tables [`timers`], [`outbox`] and [`media_fetch`].
 
 pub mod agent_status;
 pub mod event;
 pub mod interaction_list;
 pub mod log;
+pub mod media_fetch;
 pub mod outbox;
 pub mod queue_status;
 pub mod runtime;
@@ -28,6 +29,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(queue_status::QueueStatus),
         std::sync::Arc::new(timers::Timers),
         std::sync::Arc::new(outbox::Outbox),
+        std::sync::Arc::new(media_fetch::MediaFetch),
     ]
 }
 

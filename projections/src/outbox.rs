@@ -1,4 +1,5 @@
-//! The outbox of messages to send to the provider, derived from the log.
+//! The outbox of messages (text, media, templates) to send to the provider, derived from
+//! the log.
 //!
 //! Owns `outbox`. An `AgentMessageSent` enqueues a row exactly once (the row and the
 //! checkpoint commit together); acceptance or permanent failure marks it done. Senders (in
@@ -8,6 +9,7 @@
 
 use sqlx::AnyConnection;
 use switchboard_domain::interaction::InteractionEvent;
+use switchboard_domain::{AccountId, MessageId, PhoneNumber};
 
 use crate::runtime::{Projection, ms};
 use crate::{DomainEventPayload, StoredEvent};
@@ -35,20 +37,17 @@ impl Projection for Outbox {
         use InteractionEvent as E;
         match e {
             E::AgentMessageSent { account_id, message_id, to, text, at, .. } => {
-                sqlx::query(
-                    "INSERT INTO outbox
-                       (message_id, interaction_id, account_id, to_phone, body, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $6)
-                     ON CONFLICT (message_id) DO NOTHING",
-                )
-                .bind(message_id.to_string())
-                .bind(event.aggregate_id.as_str())
-                .bind(account_id.to_string())
-                .bind(to.to_string())
-                .bind(text.as_ref())
-                .bind(ms(*at))
-                .execute(&mut *conn)
-                .await?;
+                enqueue(conn, event, account_id, message_id, to, "text", text.as_ref(), None, *at).await?;
+            }
+            E::AgentMediaSent { account_id, message_id, to, media, at, .. } => {
+                let payload = serde_json::to_string(media).unwrap_or_default();
+                let body = media.caption.clone().unwrap_or_default();
+                enqueue(conn, event, account_id, message_id, to, "media", &body, Some(&payload), *at).await?;
+            }
+            E::AgentTemplateSent { account_id, message_id, to, template, at, .. } => {
+                let payload = serde_json::to_string(template).unwrap_or_default();
+                enqueue(conn, event, account_id, message_id, to, "template", &template.name, Some(&payload), *at)
+                    .await?;
             }
             E::OutboundMessageAccepted { message_id, provider_message_id, .. } => {
                 sqlx::query(
@@ -76,4 +75,37 @@ impl Projection for Outbox {
         }
         Ok(())
     }
+}
+
+/// One row per outbound message; `ON CONFLICT` makes a replayed event a no-op.
+// The row's columns, one argument each, read clearer than a one-use struct.
+#[allow(clippy::too_many_arguments)]
+async fn enqueue(
+    conn: &mut AnyConnection,
+    event: &StoredEvent,
+    account_id: &AccountId,
+    message_id: &MessageId,
+    to: &PhoneNumber,
+    kind: &str,
+    body: &str,
+    payload: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO outbox
+           (message_id, interaction_id, account_id, to_phone, body, kind, payload, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(message_id.to_string())
+    .bind(event.aggregate_id.as_str())
+    .bind(account_id.to_string())
+    .bind(to.to_string())
+    .bind(body)
+    .bind(kind)
+    .bind(payload)
+    .bind(ms(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -172,6 +172,7 @@ impl DomainCode for InteractionError {
             InteractionError::NotAssignedToAgent => (StatusCode::FORBIDDEN, "not_assigned_to_agent"),
             InteractionError::WindowClosed => (StatusCode::CONFLICT, "window_closed"),
             InteractionError::UnknownMessage => (StatusCode::NOT_FOUND, "unknown_message"),
+            InteractionError::UnknownMedia => (StatusCode::NOT_FOUND, "unknown_media"),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{ProviderError, SendOutcome};
+use super::{FetchError, FetchedMedia, ProviderError, SendOutcome};
 
 /// Longest snippet of a provider's answer kept in an error (bodies can be large, and may
 /// echo customer data).
@@ -53,6 +53,51 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
     Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Sends a prepared GET and reads the media it answers, never holding more than
+/// `max_bytes`: a `Content-Length` over the limit is refused before the body is read, and a
+/// body that grows past it (no or lying length) is cut off as soon as it does.
+///
+/// 5xx, 429 and transport failures are retryable; any other non-2xx is permanent.
+pub(crate) async fn download(request: reqwest::RequestBuilder, max_bytes: u64) -> Result<FetchedMedia, FetchError> {
+    let mut response = request.send().await.map_err(|e| FetchError::Retryable(transport_reason(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        let reason = format!("media download answered HTTP {}", status.as_u16());
+        return Err(if status.is_server_error() || status.as_u16() == 429 {
+            FetchError::Retryable(reason)
+        } else {
+            FetchError::Permanent(reason)
+        });
+    }
+    if response.content_length().is_some_and(|len| len > max_bytes) {
+        return Err(FetchError::TooLarge { limit: max_bytes });
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Retryable(transport_reason(&e)))? {
+        if bytes.len() as u64 + chunk.len() as u64 > max_bytes {
+            return Err(FetchError::TooLarge { limit: max_bytes });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(FetchedMedia { bytes, content_type })
+}
+
+fn transport_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    format!("{kind}: {}", truncate(&e.to_string()))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! Adapters are pure functions plus a thin HTTP client; they hold no state and do no I/O
 //! beyond the one request they are asked to make.
 
-mod http;
+pub(crate) mod http;
 pub mod kaleyra;
 pub mod meta;
 pub mod sinch;
@@ -38,6 +38,9 @@ pub struct InboundMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InboundBody {
     Text(String),
+    /// An image, audio, video, document or sticker. The bytes are not in the webhook: the
+    /// media fetcher downloads them from `source` into the blob store soon after.
+    Media(InboundMedia),
     /// Everything that is not plain text (image, audio, location, button taps …) until
     /// the contact center handles it natively. `kind` is the provider's type name (Meta
     /// `type`); `summary` is a one-line text an agent can read: the caption, the tapped
@@ -46,6 +49,154 @@ pub enum InboundBody {
         kind: String,
         summary: String,
     },
+}
+
+/// The kinds of media WhatsApp carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+}
+
+impl MediaKind {
+    /// The name Meta (and this API) use: `image`, `audio`, `video`, `document`, `sticker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Document => "document",
+            MediaKind::Sticker => "sticker",
+        }
+    }
+
+    /// Parses [`MediaKind::as_str`]'s names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "image" => MediaKind::Image,
+            "audio" => MediaKind::Audio,
+            "video" => MediaKind::Video,
+            "document" => MediaKind::Document,
+            "sticker" => MediaKind::Sticker,
+            _ => return None,
+        })
+    }
+
+    /// The kind WhatsApp would file a MIME type under: `image/webp` is a sticker only when
+    /// the sender says so, so it maps to image here; unknown types travel as documents.
+    pub fn from_content_type(content_type: &str) -> Self {
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.split('/').next().unwrap_or("") {
+            "image" => MediaKind::Image,
+            "audio" => MediaKind::Audio,
+            "video" => MediaKind::Video,
+            _ => MediaKind::Document,
+        }
+    }
+}
+
+/// An inbound media item, as the webhook described it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMedia {
+    pub kind: MediaKind,
+    /// Where the bytes can be fetched.
+    pub source: MediaSource,
+    /// MIME type, when the webhook says (`image/jpeg`); the download's own header wins.
+    pub content_type: Option<String>,
+    /// The customer's caption.
+    pub caption: Option<String>,
+    /// The document's file name.
+    pub filename: Option<String>,
+}
+
+/// Where an inbound media item's bytes live at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A Meta media id (also what Kaleyra v2 forwards from Meta): `GET /{version}/{id}` with
+    /// the bearer token answers a download URL valid for 5 minutes, fetched with the token.
+    MetaMediaId(String),
+    /// A URL to GET. Twilio's need the account's Basic auth; Sinch's and Kaleyra's are
+    /// pre-signed links.
+    Url(String),
+}
+
+impl MediaSource {
+    /// The stored form: `meta:<id>` or the URL itself.
+    pub fn to_reference(&self) -> String {
+        match self {
+            MediaSource::MetaMediaId(id) => format!("meta:{id}"),
+            MediaSource::Url(url) => url.clone(),
+        }
+    }
+
+    /// Parses [`MediaSource::to_reference`].
+    pub fn from_reference(reference: &str) -> Self {
+        match reference.strip_prefix("meta:") {
+            Some(id) => MediaSource::MetaMediaId(id.to_owned()),
+            None => MediaSource::Url(reference.to_owned()),
+        }
+    }
+}
+
+/// Downloaded media bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchedMedia {
+    pub bytes: Vec<u8>,
+    /// The `Content-Type` the provider answered (or reported), if any.
+    pub content_type: Option<String>,
+}
+
+/// Why a media download failed, classified for the media fetcher's retry policy.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FetchError {
+    /// Timeouts, connection errors, 5xx, 429: try again later.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// 4xx (gone, forbidden) or a malformed answer: retrying cannot help.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// Bigger than the configured limit; nothing beyond the limit was read.
+    #[error("the media is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+}
+
+/// Something to send to a customer, whichever provider carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboundContent {
+    /// Free-form text (inside the 24 h window only).
+    Text(String),
+    /// Media (inside the window only), fetched by the provider from a link we serve.
+    Media(OutboundMedia),
+    /// An approved template: the only thing allowed outside the window.
+    Template(OutboundTemplate),
+}
+
+/// Outbound media: the provider downloads it from `url` (a signed, expiring link to our
+/// blob store under the server's public URL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundMedia {
+    pub kind: MediaKind,
+    pub url: String,
+    pub content_type: String,
+    pub caption: Option<String>,
+    /// Shown to the customer for documents.
+    pub filename: Option<String>,
+}
+
+/// An approved template with its body parameters, in order (`{{1}}`, `{{2}}` ...).
+///
+/// `name` is the template's name for Meta, Kaleyra and Sinch, and the Content SID (`HX…`)
+/// for Twilio, whose templates are Content resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundTemplate {
+    pub name: String,
+    /// Language code as approved, e.g. `en_US`. (Twilio ignores it: a Content SID carries
+    /// its language.)
+    pub language: String,
+    pub body_parameters: Vec<String>,
 }
 
 /// Delivery state of an outbound message, as reported by the provider.

@@ -64,6 +64,13 @@ pub fn validate(messages: Vec<InboundMessage>) -> Result<Vec<ValidMessage>, Inge
 fn content(body: &InboundBody) -> InboundContent {
     match body {
         InboundBody::Text(text) => InboundContent::Text { body: text.clone() },
+        InboundBody::Media(media) => InboundContent::Media {
+            kind: media.kind.as_str().to_owned(),
+            source: media.source.to_reference(),
+            content_type: media.content_type.clone(),
+            caption: media.caption.clone(),
+            filename: media.filename.clone(),
+        },
         InboundBody::Unsupported { kind, summary } => {
             InboundContent::Other { kind: kind.clone(), summary: summary.clone() }
         }

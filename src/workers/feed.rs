@@ -130,6 +130,27 @@ fn frames(
                 json!({"type": "message", "interaction_id": id, "message_id": message_id, "direction": "out",
                        "content": {"type": "text", "body": text}, "status": "pending", "at": at}),
             ),
+            InteractionEvent::AgentMediaSent { message_id, media, at, .. } => to_owner(
+                json!({"type": "message", "interaction_id": id, "message_id": message_id, "direction": "out",
+                       "content": {"type": "media", "kind": media.kind, "caption": media.caption,
+                                   "filename": media.filename, "content_type": media.blob.content_type,
+                                   "size": media.blob.size, "sha256": media.blob.sha256},
+                       "status": "pending", "at": at}),
+            ),
+            InteractionEvent::AgentTemplateSent { message_id, template, at, .. } => to_owner(
+                json!({"type": "message", "interaction_id": id, "message_id": message_id, "direction": "out",
+                       "content": {"type": "template", "name": template.name, "language": template.language,
+                                   "parameters": template.parameters},
+                       "status": "pending", "at": at}),
+            ),
+            InteractionEvent::InboundMediaStored { message_id, blob, at } => to_owner(
+                json!({"type": "media", "interaction_id": id, "message_id": message_id, "state": "stored",
+                       "content_type": blob.content_type, "size": blob.size, "sha256": blob.sha256, "at": at}),
+            ),
+            InteractionEvent::InboundMediaUnavailable { message_id, code, reason, at } => to_owner(
+                json!({"type": "media", "interaction_id": id, "message_id": message_id, "state": "unavailable",
+                       "error_code": code, "error_reason": reason, "at": at}),
+            ),
             InteractionEvent::OutboundMessageAccepted { message_id, provider_message_id, at } => {
                 to_owner(json!({"type": "message_status", "interaction_id": id, "message_id": message_id,
                        "status": "accepted", "provider_message_id": provider_message_id, "at": at}))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{Closer, DeliveryStatus, InboundContent, ProviderFailure};
+use super::{Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage};
 use crate::{AccountId, AgentId, DispositionCode, MessageId, MessageText, PhoneNumber, QueueId};
 
 /// Events of the Interaction aggregate.
@@ -57,6 +57,57 @@ pub enum InteractionEvent {
         to: PhoneNumber,
         /// The text.
         text: MessageText,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An agent sent media; the outbox sends it.
+    AgentMediaSent {
+        /// The account that sends it.
+        account_id: AccountId,
+        /// Our id.
+        message_id: MessageId,
+        /// The agent.
+        agent_id: AgentId,
+        /// The recipient.
+        to: PhoneNumber,
+        /// What is sent.
+        media: OutboundMedia,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An agent sent an approved template (allowed outside the service window); the
+    /// outbox sends it.
+    AgentTemplateSent {
+        /// The account that sends it.
+        account_id: AccountId,
+        /// Our id.
+        message_id: MessageId,
+        /// The agent.
+        agent_id: AgentId,
+        /// The recipient.
+        to: PhoneNumber,
+        /// The template and its parameters.
+        template: TemplateMessage,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A customer's media was downloaded from the provider into the blob store.
+    InboundMediaStored {
+        /// The customer message it belongs to.
+        message_id: MessageId,
+        /// The stored bytes.
+        blob: MediaBlob,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A customer's media could not be downloaded (gone, refused, too large).
+    InboundMediaUnavailable {
+        /// The customer message it belongs to.
+        message_id: MessageId,
+        /// A stable code: `too_large`, `download_failed`, `retries_exhausted`.
+        code: String,
+        /// Human explanation.
+        reason: String,
         /// When.
         at: DateTime<Utc>,
     },
@@ -114,6 +165,10 @@ impl DomainEvent for InteractionEvent {
             Self::CustomerMessageReceived { .. } => "CustomerMessageReceived",
             Self::AgentAssigned { .. } => "AgentAssigned",
             Self::AgentMessageSent { .. } => "AgentMessageSent",
+            Self::AgentMediaSent { .. } => "AgentMediaSent",
+            Self::AgentTemplateSent { .. } => "AgentTemplateSent",
+            Self::InboundMediaStored { .. } => "InboundMediaStored",
+            Self::InboundMediaUnavailable { .. } => "InboundMediaUnavailable",
             Self::OutboundMessageAccepted { .. } => "OutboundMessageAccepted",
             Self::OutboundMessageFailed { .. } => "OutboundMessageFailed",
             Self::OutboundStatusChanged { .. } => "OutboundStatusChanged",

@@ -10,11 +10,16 @@
 //! - Delivery statuses never go backwards (sent < delivered < read); `failed` is always kept.
 
 mod commands;
+mod content;
 mod events;
 #[cfg(test)]
 mod tests;
 
 pub use commands::InteractionCommand;
+pub use content::{
+    ContentError, MAX_CAPTION_CHARS, MAX_TEMPLATE_PARAMETERS, MEDIA_KINDS, MediaBlob, OutboundMedia,
+    TemplateMessage,
+};
 pub use events::InteractionEvent;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +42,21 @@ pub enum InboundContent {
         /// The text.
         body: String,
     },
-    /// Any other type (media, location, replies...), summarised until media handling lands.
+    /// An image, audio, video, document or sticker. The bytes arrive separately: the media
+    /// fetcher downloads them and records `InboundMediaStored` (or `InboundMediaUnavailable`).
+    Media {
+        /// `image`, `audio`, `video`, `document` or `sticker`.
+        kind: String,
+        /// Where the provider keeps it: `meta:<media id>` or a URL.
+        source: String,
+        /// MIME type, when the webhook said.
+        content_type: Option<String>,
+        /// The customer's caption.
+        caption: Option<String>,
+        /// A document's file name.
+        filename: Option<String>,
+    },
+    /// Any other type (location, button and list replies...), summarised for the agent.
     Other {
         /// The provider's type name.
         kind: String,
@@ -131,6 +150,9 @@ pub enum InteractionError {
     /// No outbound message with that id.
     #[error("no such outbound message")]
     UnknownMessage,
+    /// No customer media message with that id.
+    #[error("no such customer media message")]
+    UnknownMedia,
 }
 
 /// Lifecycle stage.
@@ -180,6 +202,9 @@ pub struct Interaction {
     pub outbound: BTreeMap<MessageId, Outbound>,
     /// Our outbound id by provider id.
     pub outbound_by_provider_id: BTreeMap<String, MessageId>,
+    /// Customer media messages: `true` once the download's outcome is recorded.
+    #[serde(default)]
+    pub media: BTreeMap<MessageId, bool>,
 }
 
 impl Interaction {
@@ -197,7 +222,10 @@ impl Interaction {
                 self.customer = Some(customer);
                 self.queue_id = queue_id;
             }
-            E::CustomerMessageReceived { provider_message_id, at, .. } => {
+            E::CustomerMessageReceived { provider_message_id, message_id, content, at, .. } => {
+                if matches!(content, InboundContent::Media { .. }) {
+                    self.media.insert(message_id, false);
+                }
                 self.seen_provider_ids.insert(provider_message_id);
                 self.last_customer_message_at = Some(match self.last_customer_message_at {
                     Some(last) => last.max(at),
@@ -210,7 +238,12 @@ impl Interaction {
                     self.stage = Stage::Assigned;
                 }
             }
-            E::AgentMessageSent { message_id, .. } => {
+            E::InboundMediaStored { message_id, .. } | E::InboundMediaUnavailable { message_id, .. } => {
+                self.media.insert(message_id, true);
+            }
+            E::AgentMessageSent { message_id, .. }
+            | E::AgentMediaSent { message_id, .. }
+            | E::AgentTemplateSent { message_id, .. } => {
                 self.outbound.insert(
                     message_id,
                     Outbound { provider_message_id: None, status: DeliveryStatus::Pending },
@@ -246,6 +279,27 @@ impl Interaction {
             Stage::Closed | Stage::Disposed => Err(InteractionError::Closed),
             Stage::Waiting | Stage::Assigned => Ok(()),
         }
+    }
+
+    /// The checks every agent send shares. `Ok((None, _))` means the same message id was
+    /// already sent (a retried request): record nothing.
+    fn outbound_allowed(
+        &self,
+        message_id: MessageId,
+        agent_id: AgentId,
+        at: DateTime<Utc>,
+        needs_window: bool,
+    ) -> Result<(Option<AccountId>, PhoneNumber), InteractionError> {
+        self.require_open()?;
+        self.require_agent(agent_id)?;
+        let to = self.customer.clone().ok_or(InteractionError::NotFound)?;
+        if self.outbound.contains_key(&message_id) {
+            return Ok((None, to));
+        }
+        if needs_window && !self.window_open_at(at) {
+            return Err(InteractionError::WindowClosed);
+        }
+        Ok((Some(self.account_id.ok_or(InteractionError::NotFound)?), to))
     }
 
     fn require_agent(&self, agent_id: AgentId) -> Result<(), InteractionError> {
@@ -314,6 +368,35 @@ impl Decider for Interaction {
                 let to = self.customer.clone().ok_or(InteractionError::NotFound)?;
                 let account_id = self.account_id.ok_or(InteractionError::NotFound)?;
                 Ok(vec![E::AgentMessageSent { account_id, message_id, agent_id, to, text, at }])
+            }
+            C::SendMedia { message_id, agent_id, media, at } => {
+                let (account_id, to) = self.outbound_allowed(message_id, agent_id, at, true)?;
+                Ok(match account_id {
+                    None => vec![],
+                    Some(account_id) => vec![E::AgentMediaSent { account_id, message_id, agent_id, to, media, at }],
+                })
+            }
+            C::SendTemplate { message_id, agent_id, template, at } => {
+                // Templates are what reopens a conversation, so the window is not checked.
+                let (account_id, to) = self.outbound_allowed(message_id, agent_id, at, false)?;
+                Ok(match account_id {
+                    None => vec![],
+                    Some(account_id) => {
+                        vec![E::AgentTemplateSent { account_id, message_id, agent_id, to, template, at }]
+                    }
+                })
+            }
+            C::RecordInboundMedia { message_id, outcome, at } => {
+                match self.media.get(&message_id) {
+                    None if self.stage == Stage::New => return Err(InteractionError::NotFound),
+                    None => return Err(InteractionError::UnknownMedia),
+                    Some(true) => return Ok(vec![]), // a retried download: recorded already
+                    Some(false) => {}
+                }
+                Ok(vec![match outcome {
+                    Ok(blob) => E::InboundMediaStored { message_id, blob, at },
+                    Err((code, reason)) => E::InboundMediaUnavailable { message_id, code, reason, at },
+                }])
             }
             C::RecordOutboundAccepted { message_id, provider_message_id, at } => {
                 let out = self.outbound.get(&message_id).ok_or(InteractionError::UnknownMessage)?;
