@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SWITCHBOARD_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
+    /// Directory of the media blob store (default: `media` under the data directory).
+    #[arg(long, env = "SWITCHBOARD_MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
+    /// Largest media accepted from agents or downloaded from providers, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_MEDIA_BYTES", default_value_t = crate::core::DEFAULT_MAX_MEDIA_BYTES)]
+    pub max_media_bytes: u64,
     /// Database options.
     #[command(flatten)]
     pub db: DbArgs,
@@ -114,4 +120,8 @@ pub struct Settings {
     pub poll_interval: std::time::Duration,
     /// How long a graceful stop waits for open connections (websockets) to finish.
     pub shutdown_timeout_secs: u64,
+    /// Directory of the local media blob store.
+    pub media_dir: PathBuf,
+    /// Largest media accepted from agents or downloaded from providers, in bytes.
+    pub max_media_bytes: u64,
 }

@@ -22,6 +22,12 @@ use crate::runtime::{Metadata, Registry};
 /// How often, at most, commits wake the projectors and workers.
 pub const COMMIT_WAKE_INTERVAL: Duration = Duration::from_millis(10);
 
+/// Media directory when none is configured.
+pub const DEFAULT_MEDIA_DIR: &str = "data/media";
+/// 16 MiB: WhatsApp's limit for audio and video, above its 5 MB for images. Documents may be
+/// up to 100 MB on WhatsApp; raise `SWITCHBOARD_MAX_MEDIA_BYTES` to carry them.
+pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Who caused an event; recorded in every event's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
@@ -76,6 +82,12 @@ pub struct Core {
     /// The public base URL providers call (status callbacks are addressed to it); empty when
     /// unknown, e.g. in tools that never send.
     pub public_url: String,
+    /// Where media bytes are stored.
+    pub blobs: Arc<dyn crate::blobs::BlobStore>,
+    /// Largest media accepted from agents or downloaded from providers, in bytes.
+    pub max_media_bytes: u64,
+    /// Send pacing per business number and recipient.
+    pub rate: Arc<crate::workers::ratelimit::RateLimiter>,
     _arbiters: Arc<Vec<Arbiter>>,
 }
 
@@ -156,6 +168,9 @@ impl Core {
             sinch: Arc::new(crate::providers::sinch::SinchClient::new(http.clone())),
             http,
             public_url: String::new(),
+            blobs: Arc::new(crate::blobs::LocalBlobStore::new(DEFAULT_MEDIA_DIR)),
+            max_media_bytes: DEFAULT_MAX_MEDIA_BYTES,
+            rate: Arc::default(),
             _arbiters: Arc::new(arbiters),
         }
     }
@@ -173,6 +188,13 @@ impl Core {
     pub fn receive_url(&self, account_id: &str) -> Option<String> {
         (!self.public_url.is_empty())
             .then(|| format!("{}/webhooks/whatsapp/{account_id}", self.public_url.trim_end_matches('/')))
+    }
+
+    /// A link the provider can fetch a stored blob from, valid for a day.
+    pub fn media_link(&self, blob: &switchboard_domain::interaction::MediaBlob) -> String {
+        let expires = self.clock.now().timestamp() + crate::blobs::LINK_TTL_SECS;
+        let path = self.sealer.links().path(&blob.sha256, &blob.content_type, expires);
+        format!("{}{path}", self.public_url.trim_end_matches('/'))
     }
 
     /// A receiver that changes after every commit in this process.

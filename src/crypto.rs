@@ -29,6 +29,7 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
+    links: crate::blobs::LinkSigner,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -47,7 +48,13 @@ impl Sealer {
     /// From 32 raw key bytes.
     pub fn from_bytes(key: &[u8]) -> Result<Self, CryptoError> {
         let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::BadKey)?;
-        Ok(Self { cipher })
+        Ok(Self { cipher, links: crate::blobs::LinkSigner::derive(key) })
+    }
+
+    /// Signs the media links providers fetch outbound media from (its key is derived from
+    /// the master key, so rotating the master key also invalidates old links).
+    pub fn links(&self) -> &crate::blobs::LinkSigner {
+        &self.links
     }
 
     /// A new random key, base64-encoded.

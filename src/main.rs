@@ -29,6 +29,8 @@ async fn main() -> anyhow::Result<()> {
                 actor_idle: Duration::from_secs(300),
                 poll_interval: Duration::from_millis(200),
                 shutdown_timeout_secs: 30,
+                media_dir: args.media_dir.clone().unwrap_or_else(|| args.db.data_dir.join("media")),
+                max_media_bytes: args.max_media_bytes,
             };
             let app = Application::build(settings, Clock::system()).await?;
             tracing::info!(port = app.port(), "switchboard listening");

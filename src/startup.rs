@@ -44,6 +44,8 @@ impl Application {
         });
         let mut core = Core::new(db, clock, sealer, settings.actor_threads, settings.actor_idle);
         core.public_url = public_url.clone();
+        core.blobs = std::sync::Arc::new(crate::blobs::LocalBlobStore::new(&settings.media_dir));
+        core.max_media_bytes = settings.max_media_bytes;
         let hub = Hub::default();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -65,6 +67,11 @@ impl Application {
             settings.poll_interval,
         )));
         tasks.push(tokio::spawn(workers::outbox::run(
+            core.clone(),
+            shutdown_rx.clone(),
+            settings.poll_interval,
+        )));
+        tasks.push(tokio::spawn(workers::media::run(
             core.clone(),
             shutdown_rx.clone(),
             settings.poll_interval,

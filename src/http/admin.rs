@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/accounts/{account_id}", web::get().to(get_account))
         .route("/api/accounts/{account_id}/agents", web::post().to(add_account_agent))
         .route("/api/accounts/{account_id}/routing", web::put().to(set_routing))
+        .route("/api/accounts/{account_id}/recontact-template", web::put().to(set_recontact_template))
         .route("/api/queues", web::post().to(create_queue))
         .route("/api/queues/{queue_id}/agents", web::post().to(add_queue_agent))
         .route("/api/agents", web::post().to(create_agent))
@@ -165,6 +166,20 @@ pub struct AccountView {
     pub routing_queue: Option<String>,
     /// Agents who may work it.
     pub agents: Vec<String>,
+    /// The template offered to agents when a customer's 24 h window has closed.
+    pub recontact_template: Option<TemplateView>,
+}
+
+/// An approved template: name (Twilio: Content SID), language and body parameters.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TemplateView {
+    /// Name (Twilio: Content SID, `HX…`).
+    pub name: String,
+    /// Language code, e.g. `en_US`.
+    pub language: String,
+    /// Body parameters in order.
+    #[serde(default)]
+    pub parameters: Vec<String>,
 }
 
 fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountView {
@@ -193,6 +208,11 @@ fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountVi
         receive_url: format!("{}/webhooks/whatsapp/{account_id}", state.public_url.trim_end_matches('/')),
         routing_queue: account.routing_queue.map(|q| q.to_string()),
         agents: account.agents.iter().map(ToString::to_string).collect(),
+        recontact_template: account.recontact_template.as_ref().map(|t| TemplateView {
+            name: t.name.clone(),
+            language: t.language.clone(),
+            parameters: t.parameters.clone(),
+        }),
     }
 }
 
@@ -409,6 +429,41 @@ pub async fn set_routing(
         return Err(ApiError::not_found("queue_not_found", "no such queue"));
     }
     let cmd = AccountCommand::SetRoutingQueue { queue_id, at: core.clock.now() };
+    core.accounts
+        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sets (or, with `null`, clears) the template agents are offered once a customer's 24 h
+/// window has closed.
+#[utoipa::path(put, path = "/api/accounts/{account_id}/recontact-template", request_body = Option<TemplateView>,
+    responses((status = 204), (status = 422, body = super::errors::ErrorBody)), security(("bearer" = [])), tag = "admin")]
+pub async fn set_recontact_template(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Option<TemplateView>>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    let template = match body.into_inner() {
+        Some(t) => Some(
+            switchboard_domain::interaction::TemplateMessage::new(&t.name, &t.language, t.parameters).map_err(
+                |e| {
+                    ApiError::new(
+                        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_template",
+                        e.to_string(),
+                    )
+                },
+            )?,
+        ),
+        None => None,
+    };
+    let core = &state.core;
+    let cmd = AccountCommand::SetRecontactTemplate { template, at: core.clock.now() };
     core.accounts
         .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
         .await?;

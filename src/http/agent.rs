@@ -162,9 +162,14 @@ pub async fn send_text(
     };
     let core = &state.core;
     let cmd = InteractionCommand::SendText { message_id, agent_id, text, at: core.clock.now() };
-    core.interactions
+    let sent = core
+        .interactions
         .execute(&interaction_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+        .await;
+    if let Err(e) = sent {
+        // Outside the window, the refusal names the template the agent can send instead.
+        return Err(super::media::offer_recontact(core, interaction_id, e.into()).await);
+    }
     Ok(HttpResponse::Accepted().json(MessageAccepted { message_id: message_id.to_string() }))
 }
 

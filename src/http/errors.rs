@@ -28,6 +28,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Explanation for humans.
     pub message: String,
+    /// Machine-readable help, e.g. the template to send instead when the window is closed.
+    pub details: Option<serde_json::Value>,
 }
 
 /// The JSON error body.
@@ -44,12 +46,22 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
+    /// What the client can do about it (e.g. `recontact_template` with `window_closed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), details: None }
+    }
+
+    /// The same error with machine-readable help attached.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     /// 400 `invalid_request`.
@@ -101,7 +113,11 @@ impl ResponseError for ApiError {
             response.insert_header(("Retry-After", "1"));
         }
         response.json(ErrorBody {
-            error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone() },
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
         })
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod media;
 pub mod errors;
 pub mod metrics;
 pub mod openapi;
@@ -157,6 +158,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(ops::routes)
         .configure(admin::routes)
         .configure(agent::routes)
+        .configure(media::routes)
         .configure(reads::routes)
         .configure(webhooks::routes)
         .configure(ws::routes)

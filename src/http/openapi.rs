@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{admin, agent, errors, ops, reads, webhooks, ws};
+use super::{admin, agent, errors, media, ops, reads, webhooks, ws};
 
 struct BearerAuth;
 
@@ -27,10 +27,11 @@ impl Modify for BearerAuth {
     info(title = "Switchboard", description = "Self-hosted WhatsApp contact-center channel"),
     paths(
         admin::create_account, admin::get_account, admin::add_account_agent, admin::set_routing,
+        admin::set_recontact_template,
         admin::create_queue, admin::add_queue_agent, admin::create_agent, admin::create_token,
         agent::log_in, agent::ready, agent::pause, agent::log_out, agent::accept, agent::reject,
-        agent::send_text, agent::close, agent::dispose,
-        reads::list_interactions, reads::get_interaction, reads::interaction_events,
+        agent::send_text, agent::close, agent::dispose, media::send_media, media::send_template,
+        reads::list_interactions, reads::get_interaction, reads::interaction_events, reads::message_media,
         reads::agent_board, reads::queue_board,
         webhooks::receive, webhooks::handshake, ws::connect, ops::healthz, ops::metrics,
     ),

@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/interactions", web::get().to(list_interactions))
         .route("/api/interactions/{interaction_id}", web::get().to(get_interaction))
         .route("/api/interactions/{interaction_id}/events", web::get().to(interaction_events))
+        .route("/api/interactions/{interaction_id}/messages/{message_id}/media", web::get().to(message_media))
         .route("/api/agents/status", web::get().to(agent_board))
         .route("/api/queues/status", web::get().to(queue_board));
 }
@@ -208,6 +209,29 @@ pub struct MessageRow {
     pub error_reason: Option<String>,
     /// When.
     pub at: Option<DateTime<Utc>>,
+    /// The media the message carries, if any.
+    pub media: Option<MediaInfo>,
+}
+
+/// A message's media.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MediaInfo {
+    /// `image`, `audio`, `video`, `document` or `sticker`.
+    pub kind: String,
+    /// `pending` (customer media still downloading), `stored` or `unavailable`.
+    pub state: String,
+    /// MIME type.
+    pub content_type: Option<String>,
+    /// Size in bytes, once stored.
+    pub size: Option<i64>,
+    /// SHA-256 of the bytes, once stored.
+    pub sha256: Option<String>,
+    /// File name (documents).
+    pub filename: Option<String>,
+    /// Why it is unavailable.
+    pub error: Option<String>,
+    /// Where to download it (with the same bearer token), once stored.
+    pub url: Option<String>,
 }
 
 /// An interaction with its messages.
@@ -247,7 +271,8 @@ pub async fn get_interaction(
 ) -> Result<HttpResponse, ApiError> {
     let interaction = visible_row(&state, &auth, &path).await?;
     let rows = sqlx::query(
-        "SELECT message_id, direction, kind, body, provider_message_id, agent_id, status, error_code, error_reason, at
+        "SELECT message_id, direction, kind, body, provider_message_id, agent_id, status, error_code, error_reason, at,
+                media_kind, media_state, media_content_type, media_size, media_sha256, media_filename, media_error
            FROM interaction_messages WHERE interaction_id = $1 ORDER BY seq",
     )
     .bind(interaction.interaction_id.as_str())
@@ -267,10 +292,66 @@ pub async fn get_interaction(
                 error_code: r.try_get("error_code")?,
                 error_reason: r.try_get("error_reason")?,
                 at: rfc3339(r.try_get("at")?),
+                media: media_info(r, &interaction.interaction_id)?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(HttpResponse::Ok().json(InteractionDetail { interaction, messages }))
+}
+
+fn media_info(r: &AnyRow, interaction_id: &str) -> Result<Option<MediaInfo>, sqlx::Error> {
+    let Some(kind) = r.try_get::<Option<String>, _>("media_kind")? else { return Ok(None) };
+    let state: String = r.try_get::<Option<String>, _>("media_state")?.unwrap_or_else(|| "pending".into());
+    let message_id: String = r.try_get("message_id")?;
+    Ok(Some(MediaInfo {
+        url: (state == "stored")
+            .then(|| format!("/api/interactions/{interaction_id}/messages/{message_id}/media")),
+        kind,
+        state,
+        content_type: r.try_get("media_content_type")?,
+        size: r.try_get("media_size")?,
+        sha256: r.try_get("media_sha256")?,
+        filename: r.try_get("media_filename")?,
+        error: r.try_get("media_error")?,
+    }))
+}
+
+/// Downloads a message's media (customer media once fetched, or what an agent sent).
+#[utoipa::path(get, path = "/api/interactions/{interaction_id}/messages/{message_id}/media",
+    responses((status = 200, description = "the bytes, with their content type"),
+              (status = 404, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn message_media(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (raw_interaction, raw_message) = path.into_inner();
+    let interaction = visible_row(&state, &auth, &raw_interaction).await?;
+    let not_found = || ApiError::not_found("media_not_found", "this message has no stored media");
+    let message_id: switchboard_domain::MessageId = raw_message.parse().map_err(|_| not_found())?;
+    let found: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT media_sha256, media_content_type, media_filename FROM interaction_messages
+          WHERE interaction_id = $1 AND message_id = $2 AND media_state = 'stored'",
+    )
+    .bind(interaction.interaction_id.as_str())
+    .bind(message_id.to_string())
+    .fetch_optional(&state.core.db.any)
+    .await?;
+    let Some((Some(sha), content_type, filename)) = found else { return Err(not_found()) };
+    let bytes = state.core.blobs.get(&sha).await.map_err(ApiError::internal)?.ok_or_else(not_found)?;
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(content_type.unwrap_or_else(|| "application/octet-stream".into()))
+        // Customer files are never rendered as our own pages.
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Content-Security-Policy", "sandbox"))
+        .insert_header(("Cache-Control", "private, max-age=3600"));
+    if let Some(name) = filename {
+        let safe: String = name.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').filter(|c| *c != '"').collect();
+        response.insert_header(("Content-Disposition", format!("attachment; filename=\"{safe}\"")));
+    }
+    Ok(response.body(bytes))
 }
 
 /// One stored event.

@@ -1,5 +1,5 @@
-//! The outbox sender: claims pending outbound messages, calls the provider, records the
-//! outcome as an event.
+//! The outbox sender: claims pending outbound messages (text, media, templates), paces them
+//! per business number and recipient, calls the provider, records the outcome as an event.
 //!
 //! Policy (agent messages are at-least-once): a row is leased while in flight; if the node
 //! dies after the provider accepted but before the outcome was recorded, the lease lapses and
@@ -12,12 +12,14 @@ use std::time::Duration;
 use sqlx::Row;
 use switchboard_domain::MessageId;
 use switchboard_domain::account::ProviderSettings;
-use switchboard_domain::interaction::{InteractionCommand, ProviderFailure};
+use switchboard_domain::interaction::{InteractionCommand, OutboundMedia, ProviderFailure, TemplateMessage};
 use switchboard_projections::Backend;
 use tokio::sync::watch;
 
 use crate::core::{Cause, Core};
-use crate::providers::SendOutcome;
+use crate::providers::{
+    MediaKind, OutboundContent, OutboundMedia as ProviderMedia, OutboundTemplate, SendOutcome,
+};
 use crate::providers::kaleyra::KaleyraClient;
 use crate::providers::meta::MetaClient;
 use crate::providers::twilio::TwilioClient;
@@ -39,6 +41,10 @@ struct Claimed {
     account_id: String,
     to_phone: String,
     body: String,
+    /// `text`, `media` or `template`.
+    kind: String,
+    /// The media or template, as JSON.
+    payload: Option<String>,
     attempts: i64,
     status: String,
     provider_message_id: Option<String>,
@@ -60,7 +66,7 @@ async fn claim(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<Claimed>, sql
                                        OR (status IN ('sent', 'failed') AND recorded = 0))
                                   AND (locked_until IS NULL OR locked_until < $1)
                                 ORDER BY next_attempt_at LIMIT $2 {lock})
-        RETURNING message_id, interaction_id, account_id, to_phone, body, attempts, status,
+        RETURNING message_id, interaction_id, account_id, to_phone, body, kind, payload, attempts, status,
                   provider_message_id, error_code, error_reason"
     );
     let rows = sqlx::query(&sql).bind(now_ms).bind(limit).fetch_all(&core.db.any).await?;
@@ -72,6 +78,8 @@ async fn claim(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<Claimed>, sql
                 account_id: row.try_get("account_id")?,
                 to_phone: row.try_get("to_phone")?,
                 body: row.try_get("body")?,
+                kind: row.try_get("kind")?,
+                payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
                 status: row.try_get("status")?,
                 provider_message_id: row.try_get("provider_message_id")?,
@@ -104,10 +112,57 @@ fn unreadable_credentials(e: crate::crypto::CryptoError) -> SendOutcome {
     }
 }
 
+/// What the row asks to send, in provider-neutral form. Media goes out as a signed link to
+/// our blob store, made fresh for every attempt.
+fn content(core: &Core, msg: &Claimed) -> Result<OutboundContent, SendOutcome> {
+    let unreadable = |what: &str| SendOutcome::Rejected {
+        http_status: 0,
+        error: crate::providers::ProviderError {
+            code: "invalid_outbox_row".into(),
+            title: format!("the outbox row's {what} cannot be read"),
+            detail: None,
+        },
+    };
+    match msg.kind.as_str() {
+        "text" => Ok(OutboundContent::Text(msg.body.clone())),
+        "media" => {
+            let media: OutboundMedia = msg
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .ok_or_else(|| unreadable("media"))?;
+            Ok(OutboundContent::Media(ProviderMedia {
+                kind: MediaKind::parse(&media.kind).ok_or_else(|| unreadable("media kind"))?,
+                url: core.media_link(&media.blob),
+                content_type: media.blob.content_type.clone(),
+                caption: media.caption,
+                filename: media.filename,
+            }))
+        }
+        "template" => {
+            let template: TemplateMessage = msg
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .ok_or_else(|| unreadable("template"))?;
+            Ok(OutboundContent::Template(OutboundTemplate {
+                name: template.name,
+                language: template.language,
+                body_parameters: template.parameters,
+            }))
+        }
+        _ => Err(unreadable("kind")),
+    }
+}
+
 async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
     let account = match core.accounts.state(&msg.account_id).await {
         Ok(snapshot) => snapshot.state,
         Err(e) => return SendOutcome::Retryable { reason: e.to_string(), retry_after: None },
+    };
+    let content = match content(core, msg) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
     };
     match &account.provider {
         Some(ProviderSettings::Meta(meta)) => {
@@ -116,15 +171,7 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                 Err(e) => return unreadable_credentials(e),
             };
             MetaClient::new(core.http.clone())
-                .send_text(
-                    &meta.api_base_url,
-                    &meta.api_version,
-                    &meta.phone_number_id,
-                    &token,
-                    &msg.to_phone,
-                    &msg.body,
-                    None,
-                )
+                .send(&meta.api_base_url, &meta.api_version, &meta.phone_number_id, &token, &msg.to_phone, &content)
                 .await
         }
         Some(ProviderSettings::Twilio(twilio)) => {
@@ -134,13 +181,13 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
             };
             let callback = core.receive_url(&msg.account_id);
             TwilioClient::new(core.http.clone())
-                .send_text(
+                .send(
                     &twilio.api_base_url,
                     &twilio.account_sid,
                     &token,
                     twilio.business_number.as_ref(),
                     &msg.to_phone,
-                    &msg.body,
+                    &content,
                     callback.as_deref(),
                 )
                 .await
@@ -151,7 +198,7 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                 Err(e) => return unreadable_credentials(e),
             };
             core.sinch
-                .send_text(
+                .send(
                     &sinch.auth_base_url,
                     &sinch.api_base_url,
                     &sinch.project_id,
@@ -159,7 +206,7 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                     &sinch.key_id,
                     &key_secret,
                     &msg.to_phone,
-                    &msg.body,
+                    &content,
                 )
                 .await
         }
@@ -169,13 +216,13 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                 Err(e) => return unreadable_credentials(e),
             };
             KaleyraClient::new(core.http.clone())
-                .send_text(
+                .send(
                     &kaleyra.api_base_url,
                     &kaleyra.account_sid,
                     &api_key,
                     kaleyra.business_number.as_ref(),
                     &msg.to_phone,
-                    &msg.body,
+                    &content,
                     Some(&msg.message_id),
                 )
                 .await
@@ -225,6 +272,18 @@ async fn record(core: &Core, msg: &Claimed, outcome: SendOutcome) -> anyhow::Res
             }
         }
     }
+}
+
+/// Paced: try again when the rate allows, without counting this as an attempt.
+async fn defer(core: &Core, msg: &Claimed, wait_ms: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, attempts = attempts - 1 WHERE message_id = $1",
+    )
+    .bind(msg.message_id.as_str())
+    .bind(core.clock.now_ms() + wait_ms.max(1))
+    .execute(&core.db.any)
+    .await?;
+    Ok(())
 }
 
 async fn mark_recorded(core: &Core, msg: &Claimed) -> anyhow::Result<()> {
@@ -277,10 +336,13 @@ async fn record_failed(core: &Core, msg: &Claimed, code: String, reason: String)
 
 async fn process(core: &Core, msg: Claimed) {
     let result = match msg.status.as_str() {
-        "pending" => {
-            let outcome = send(core, &msg).await;
-            record(core, &msg, outcome).await
-        }
+        "pending" => match core.rate.try_acquire(&msg.account_id, &msg.to_phone, core.clock.now_ms()) {
+            Ok(()) => {
+                let outcome = send(core, &msg).await;
+                record(core, &msg, outcome).await
+            }
+            Err(wait_ms) => defer(core, &msg, wait_ms).await,
+        },
         // The provider answered earlier but the outcome did not reach the interaction.
         "sent" => match msg.provider_message_id.clone() {
             Some(id) => record_accepted(core, &msg, id).await,

@@ -98,6 +98,8 @@ pub fn settings(place: &DataPlace) -> Settings {
         actor_idle: Duration::from_secs(60),
         poll_interval: Duration::from_millis(50),
         shutdown_timeout_secs: 1,
+        media_dir: std::env::temp_dir().join(format!("sb-media-{}", uuid::Uuid::new_v4())),
+        max_media_bytes: 1024 * 1024,
     }
 }
 

@@ -6,6 +6,7 @@ mod conversation;
 mod durability;
 mod helpers;
 mod kaleyra;
+mod media;
 mod ops;
 mod outbox;
 mod projections;

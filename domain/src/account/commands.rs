@@ -42,4 +42,12 @@ pub enum AccountCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Choose the template agents are offered when a customer's service window has closed
+    /// (`None` clears it).
+    SetRecontactTemplate {
+        /// The template.
+        template: Option<crate::interaction::TemplateMessage>,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }

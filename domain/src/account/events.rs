@@ -44,6 +44,13 @@ pub enum AccountEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The recontact template changed (`None`: cleared).
+    RecontactTemplateSet {
+        /// The template.
+        template: Option<crate::interaction::TemplateMessage>,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -53,6 +60,7 @@ impl DomainEvent for AccountEvent {
             Self::AgentAddedToAccount { .. } => "AgentAddedToAccount",
             Self::AgentRemovedFromAccount { .. } => "AgentRemovedFromAccount",
             Self::RoutingQueueSet { .. } => "RoutingQueueSet",
+            Self::RecontactTemplateSet { .. } => "RecontactTemplateSet",
         }
         .to_owned()
     }

@@ -165,6 +165,9 @@ pub struct Account {
     pub routing_queue: Option<QueueId>,
     /// Agents allowed to see and work this account.
     pub agents: BTreeSet<AgentId>,
+    /// The template agents are offered once a customer's service window has closed.
+    #[serde(default)]
+    pub recontact_template: Option<crate::interaction::TemplateMessage>,
 }
 
 impl Account {
@@ -183,6 +186,7 @@ impl Account {
                 self.agents.remove(&agent_id);
             }
             AccountEvent::RoutingQueueSet { queue_id, .. } => self.routing_queue = Some(queue_id),
+            AccountEvent::RecontactTemplateSet { template, .. } => self.recontact_template = template,
         }
     }
 }
@@ -214,6 +218,11 @@ impl Decider for Account {
                 vec![]
             } else {
                 vec![E::RoutingQueueSet { queue_id, at }]
+            }),
+            C::SetRecontactTemplate { template, at } => Ok(if self.recontact_template == template {
+                vec![]
+            } else {
+                vec![E::RecontactTemplateSet { template, at }]
             }),
         }
     }

@@ -119,3 +119,19 @@ fn provider_settings_are_tagged_by_type_and_round_trip() {
     assert_eq!(serde_json::from_value::<ProviderSettings>(json).ok(), Some(twilio.clone()));
     assert_eq!((twilio.kind(), meta().kind()), ("twilio", "meta"));
 }
+
+#[test]
+fn setting_the_recontact_template_records_changes_only() {
+    let template = crate::interaction::TemplateMessage::new("we_miss_you", "en", vec![]).expect("valid");
+    let set = |template| AccountCommand::SetRecontactTemplate { template, at: at() };
+    Given::with(()).given(vec![created()]).when(set(Some(template.clone()))).then_expect_events(vec![
+        AccountEvent::RecontactTemplateSet { template: Some(template.clone()), at: at() },
+    ]);
+    let with_template = vec![created(), AccountEvent::RecontactTemplateSet { template: Some(template.clone()), at: at() }];
+    Given::with(()).given(with_template.clone()).when(set(Some(template))).then_expect_events(vec![]);
+    Given::with(())
+        .given(with_template)
+        .when(set(None))
+        .then_expect_events(vec![AccountEvent::RecontactTemplateSet { template: None, at: at() }]);
+    Given::with(()).given_no_previous_events().when(set(None)).then_expect_error(AccountError::NotFound);
+}

@@ -396,3 +396,118 @@ fn disposing_needs_a_closed_interaction_and_happens_once() {
     closed.push(disposed);
     Given::with(()).given(closed).when(dispose(f.agent)).then_expect_error(InteractionError::AlreadyDisposed);
 }
+
+// -- media and templates -------------------------------------------------------------------
+
+const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn photo() -> OutboundMedia {
+    let blob = MediaBlob::new(SHA, 1234, "image/jpeg").expect("valid");
+    OutboundMedia::new("image", blob, Some("your invoice".into()), None).expect("valid")
+}
+
+fn template() -> TemplateMessage {
+    TemplateMessage::new("order_update", "en_US", vec!["Jane".into()]).expect("valid")
+}
+
+fn media_content() -> InboundContent {
+    InboundContent::Media {
+        kind: "image".into(),
+        source: "meta:1234".into(),
+        content_type: Some("image/jpeg".into()),
+        caption: None,
+        filename: None,
+    }
+}
+
+impl Fixture {
+    /// Assigned, with a customer image (message `m`) received at t(0).
+    fn with_inbound_media(&self, m: MessageId) -> Vec<InteractionEvent> {
+        let mut events = self.assigned();
+        events.push(InteractionEvent::CustomerMessageReceived {
+            account_id: self.account_id,
+            message_id: m,
+            provider_message_id: "wamid.IMG".into(),
+            content: media_content(),
+            sent_at: t(0),
+            at: t(0),
+        });
+        events
+    }
+}
+
+#[test]
+fn the_assigned_agent_sends_media_inside_the_window_only() {
+    let f = Fixture::new();
+    let m = MessageId::new();
+    let cmd = |at| InteractionCommand::SendMedia { message_id: m, agent_id: f.agent, media: photo(), at };
+    Given::with(()).given(f.assigned()).when(cmd(t(1))).then_expect_events(vec![
+        InteractionEvent::AgentMediaSent {
+            account_id: f.account_id,
+            message_id: m,
+            agent_id: f.agent,
+            to: f.customer.clone(),
+            media: photo(),
+            at: t(1),
+        },
+    ]);
+    Given::with(()).given(f.assigned()).when(cmd(t(24))).then_expect_error(InteractionError::WindowClosed);
+    let other = InteractionCommand::SendMedia { message_id: m, agent_id: AgentId::new(), media: photo(), at: t(1) };
+    Given::with(()).given(f.assigned()).when(other).then_expect_error(InteractionError::NotAssignedToAgent);
+}
+
+#[test]
+fn a_template_may_be_sent_outside_the_window_but_not_on_a_closed_interaction() {
+    let f = Fixture::new();
+    let m = MessageId::new();
+    let cmd = |at| InteractionCommand::SendTemplate { message_id: m, agent_id: f.agent, template: template(), at };
+    let sent = InteractionEvent::AgentTemplateSent {
+        account_id: f.account_id,
+        message_id: m,
+        agent_id: f.agent,
+        to: f.customer.clone(),
+        template: template(),
+        at: t(30),
+    };
+    Given::with(()).given(f.assigned()).when(cmd(t(30))).then_expect_events(vec![sent.clone()]);
+    let mut with_sent = f.assigned();
+    with_sent.push(sent);
+    Given::with(()).given(with_sent).when(cmd(t(31))).then_expect_events(vec![]);
+    let mut closed = f.assigned();
+    closed.push(InteractionEvent::InteractionClosed { by: Closer::System, at: t(2) });
+    Given::with(()).given(closed).when(cmd(t(3))).then_expect_error(InteractionError::Closed);
+}
+
+#[test]
+fn a_downloaded_media_is_recorded_once() {
+    let f = Fixture::new();
+    let m = MessageId::new();
+    let blob = MediaBlob::new(SHA, 10, "image/jpeg").expect("valid");
+    let record = |outcome| InteractionCommand::RecordInboundMedia { message_id: m, outcome, at: t(0) };
+    let stored = InteractionEvent::InboundMediaStored { message_id: m, blob: blob.clone(), at: t(0) };
+    Given::with(())
+        .given(f.with_inbound_media(m))
+        .when(record(Ok(blob.clone())))
+        .then_expect_events(vec![stored.clone()]);
+    let mut done = f.with_inbound_media(m);
+    done.push(stored);
+    Given::with(()).given(done).when(record(Err(("x".into(), "y".into())))).then_expect_events(vec![]);
+    Given::with(())
+        .given(f.with_inbound_media(m))
+        .when(record(Err(("too_large".into(), "over 16 MiB".into()))))
+        .then_expect_events(vec![InteractionEvent::InboundMediaUnavailable {
+            message_id: m,
+            code: "too_large".into(),
+            reason: "over 16 MiB".into(),
+            at: t(0),
+        }]);
+}
+
+#[test]
+fn recording_media_for_a_text_or_a_missing_interaction_is_refused() {
+    let f = Fixture::new();
+    let blob = MediaBlob::new(SHA, 10, "image/jpeg").expect("valid");
+    let record = |m| InteractionCommand::RecordInboundMedia { message_id: m, outcome: Ok(blob.clone()), at: t(0) };
+    Given::with(()).given(f.assigned()).when(record(MessageId::new())).then_expect_error(InteractionError::UnknownMedia);
+    Given::with(()).given_no_previous_events().when(record(MessageId::new())).then_expect_error(InteractionError::NotFound);
+}
