@@ -56,10 +56,12 @@ impl Projection for MediaFetch {
                 .await?;
             }
             E::InboundMediaStored { message_id, .. } | E::InboundMediaUnavailable { message_id, .. } => {
-                sqlx::query("UPDATE media_fetch SET status = 'done', locked_until = NULL WHERE message_id = $1")
-                    .bind(message_id.to_string())
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "UPDATE media_fetch SET status = 'done', locked_until = NULL WHERE message_id = $1",
+                )
+                .bind(message_id.to_string())
+                .execute(&mut *conn)
+                .await?;
             }
             _ => {}
         }

@@ -46,8 +46,18 @@ impl Projection for Outbox {
             }
             E::AgentTemplateSent { account_id, message_id, to, template, at, .. } => {
                 let payload = serde_json::to_string(template).unwrap_or_default();
-                enqueue(conn, event, account_id, message_id, to, "template", &template.name, Some(&payload), *at)
-                    .await?;
+                enqueue(
+                    conn,
+                    event,
+                    account_id,
+                    message_id,
+                    to,
+                    "template",
+                    &template.name,
+                    Some(&payload),
+                    *at,
+                )
+                .await?;
             }
             E::OutboundMessageAccepted { message_id, provider_message_id, .. } => {
                 sqlx::query(

@@ -145,7 +145,9 @@ pub async fn send_media(
         bytes.extend_from_slice(&chunk);
     }
     if bytes.is_empty() {
-        return Err(ApiError::invalid_request("the file is empty").with_details(serde_json::json!({"field": "body"})));
+        return Err(
+            ApiError::invalid_request("the file is empty").with_details(serde_json::json!({"field": "body"}))
+        );
     }
     let sha = core.blobs.put(&bytes).await.map_err(ApiError::internal)?;
     let blob = MediaBlob::new(&sha, bytes.len() as u64, &content_type).map_err(ApiError::internal)?;
@@ -221,7 +223,8 @@ pub async fn serve_link(
     path: web::Path<String>,
     query: Option<web::Query<LinkQuery>>,
 ) -> Result<HttpResponse, ApiError> {
-    let refused = || ApiError::new(StatusCode::FORBIDDEN, "invalid_media_link", "the link is invalid or expired");
+    let refused =
+        || ApiError::new(StatusCode::FORBIDDEN, "invalid_media_link", "the link is invalid or expired");
     let query = query.ok_or_else(refused)?;
     let core = &state.core;
     let now = core.clock.now().timestamp();

@@ -6,8 +6,8 @@
 
 pub mod admin;
 pub mod agent;
-pub mod media;
 pub mod errors;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;

@@ -348,7 +348,8 @@ pub async fn message_media(
         .insert_header(("Content-Security-Policy", "sandbox"))
         .insert_header(("Cache-Control", "private, max-age=3600"));
     if let Some(name) = filename {
-        let safe: String = name.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').filter(|c| *c != '"').collect();
+        let safe: String =
+            name.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').filter(|c| *c != '"').collect();
         response.insert_header(("Content-Disposition", format!("attachment; filename=\"{safe}\"")));
     }
     Ok(response.body(bytes))

@@ -60,7 +60,10 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 /// body that grows past it (no or lying length) is cut off as soon as it does.
 ///
 /// 5xx, 429 and transport failures are retryable; any other non-2xx is permanent.
-pub(crate) async fn download(request: reqwest::RequestBuilder, max_bytes: u64) -> Result<FetchedMedia, FetchError> {
+pub(crate) async fn download(
+    request: reqwest::RequestBuilder,
+    max_bytes: u64,
+) -> Result<FetchedMedia, FetchError> {
     let mut response = request.send().await.map_err(|e| FetchError::Retryable(transport_reason(&e)))?;
     let status = response.status();
     if !status.is_success() {

@@ -8,10 +8,15 @@
 //! - Inbound messages arrive in a body **we define** in Kaleyra's console from its
 //!   placeholders (`<from>`, `<wanumber>`, `<body>`, `<type>`, `<created_at>` …); we expect
 //!   a JSON object with the documented placeholder names as keys (`kaleyra_inbound_*`).
+//!   Media arrives as a pre-signed S3 link in `media_url` and becomes
+//!   [`InboundBody::Media`] with [`MediaSource::Url`]; [`KaleyraClient::fetch_media`]
+//!   downloads it with a plain GET (no credentials: the link is its own authorisation).
 //! - Status callbacks (v2) wrap a Meta status in `meta_object.value.statuses[]` next to
 //!   Kaleyra's `extra_info` (`kaleyra_status*`).
 //! - Sending is `POST {base}/v2/{sid}/whatsapp/{business_number}/messages` with header
-//!   `api-key` and a Meta-shaped `messaging_object` ([`KaleyraClient`]).
+//!   `api-key` and a Meta-shaped `messaging_object` ([`KaleyraClient::send`]): text, media
+//!   by `link` and templates with Meta `components`, built by the Meta adapter's
+//!   `message_payload` so the two cannot drift apart.
 //!
 //! Mapping choices:
 //! - `InboundMessage::to_phone_number_id` is the business number in E.164 with '+'
@@ -31,10 +36,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::http::{classify_transport_error, invalid_request, parse_retry_after, truncate};
+use super::http::{classify_transport_error, download, invalid_request, parse_retry_after, truncate};
+use super::meta::{RETRYABLE_GRAPH_CODES, is_valid_media_id, message_payload};
 use super::{
-    DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
-    WebhookError,
+    DeliveryStatus, FetchError, FetchedMedia, InboundBody, InboundMedia, InboundMessage, MediaKind,
+    MediaSource, OutboundContent, ProviderError, SendOutcome, StatusUpdate, WebhookBatch, WebhookError,
 };
 
 type HmacSha256 = Hmac<Sha256>;
@@ -146,6 +152,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// - `messages` at the top level (the On-Premises-style inbound shown in Kaleyra's docs).
 /// - otherwise a v1 callback-profile inbound (`from`, `wanumber`, `body`, `type` …).
 ///
+/// Media (a v1 `media_url`, or a Meta-shaped `image{id}` …) becomes [`InboundBody::Media`];
+/// media that cannot be fetched (no http(s) link, no valid id) stays `Unsupported` with its
+/// caption as the summary, as every message did before media support.
+///
 /// `received_at` stands in for a missing or unreadable provider timestamp: the
 /// `created_at` format is UNCONFIRMED and losing the message would be worse.
 /// Statuses we do not track are skipped. Never panics, whatever the input.
@@ -230,9 +240,11 @@ fn v1_message(root: &Map<String, Value>, received_at: DateTime<Utc>) -> Result<I
                 Value::Null => String::new(),
                 other => other.to_string(),
             };
-            derived_message_id(&[&business, &from, &created_raw, kind, body_text, media_url])
+            derived_message_id(&[&business, &from, &created_raw, kind, body_text, without_query(media_url)])
         });
-    let body = if kind == "text" {
+    let body = if let Some(media) = v1_media(root, kind, media_url) {
+        InboundBody::Media(media)
+    } else if kind == "text" {
         InboundBody::Text(body_text.to_owned())
     } else {
         let summary = match kind {
@@ -251,6 +263,45 @@ fn v1_message(root: &Map<String, Value>, received_at: DateTime<Utc>) -> Result<I
         timestamp,
         body,
     })
+}
+
+/// The media of a v1 callback, when it has a fetchable `media_url`.
+///
+/// The kind is the callback's `type` when that is a media type (image, audio, video,
+/// document, sticker, any case); any other type with a media URL (`media`, `file`, an
+/// empty or missing type …: the values Kaleyra fills in are UNCONFIRMED) is filed under
+/// its `mime_type`. `text` and `location` are never media: their `media_url` placeholder
+/// is expected empty, and a stray value must not turn a text into an attachment.
+/// A caption comes from `caption` or else `body` (the documented placeholder carries the
+/// caption for media); `filename` is read if the account's template has one (there is no
+/// documented placeholder for it).
+fn v1_media(root: &Map<String, Value>, kind: &str, media_url: &str) -> Option<InboundMedia> {
+    let declared = str_at_map(root, "type").map(str::to_ascii_lowercase);
+    if matches!(declared.as_deref(), Some("text" | "location")) || !is_http_url(media_url) {
+        return None;
+    }
+    let content_type = str_at_map(root, "mime_type").map(str::to_owned);
+    let media_kind = MediaKind::parse(&kind.to_ascii_lowercase())
+        .unwrap_or_else(|| MediaKind::from_content_type(content_type.as_deref().unwrap_or("")));
+    Some(InboundMedia {
+        kind: media_kind,
+        source: MediaSource::Url(media_url.to_owned()),
+        content_type,
+        caption: str_at_map(root, "caption").or_else(|| str_at_map(root, "body")).map(str::to_owned),
+        filename: str_at_map(root, "filename").map(str::to_owned),
+    })
+}
+
+/// `s` parses as an absolute http(s) URL: the only links the media fetcher follows.
+fn is_http_url(s: &str) -> bool {
+    reqwest::Url::parse(s.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// The URL without its query string. Pre-signed S3 links carry their signature and expiry
+/// in the query, which may be re-issued on a redelivery (UNCONFIRMED), so the derived id
+/// hashes only the object's address.
+fn without_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(before, _)| before)
 }
 
 /// A stable id for an inbound message that came without one.
@@ -311,8 +362,10 @@ fn meta_style_message(
     let timestamp = raw.get("timestamp").and_then(parse_time).unwrap_or(received_at);
     let kind = str_at(raw, "type").unwrap_or("unknown");
     let payload = raw.get(kind);
-    let body = match (kind, payload.and_then(|p| str_at(p, "body"))) {
-        ("text", Some(text)) => InboundBody::Text(text.to_owned()),
+    let media = meta_style_media(kind, payload);
+    let body = match (kind, payload.and_then(|p| str_at(p, "body")), media) {
+        ("text", Some(text), _) => InboundBody::Text(text.to_owned()),
+        (_, _, Some(media)) => InboundBody::Media(media),
         _ => {
             let summary = match kind {
                 "location" => location_summary(payload),
@@ -338,6 +391,41 @@ fn meta_style_message(
         profile_name,
         timestamp,
         body,
+    })
+}
+
+/// The media of a Meta-shaped message (`image{id, mime_type, caption?, filename?}` …).
+///
+/// Whether Kaleyra adds a download link next to Meta's id is UNCONFIRMED. A link (`link`,
+/// `url` or `media_url`) is preferred when there is one, because [`KaleyraClient::fetch_media`]
+/// can follow it; a bare Meta media id can only be fetched from Meta with a Meta token,
+/// which a Kaleyra account does not have. No usable link or id: not media (the caller
+/// falls back to a summary).
+fn meta_style_media(kind: &str, payload: Option<&Value>) -> Option<InboundMedia> {
+    let media_kind = MediaKind::parse(kind)?;
+    let payload = payload?;
+    let link =
+        ["link", "url", "media_url"].iter().find_map(|k| str_at(payload, k)).filter(|u| is_http_url(u));
+    let source = match link {
+        Some(url) => MediaSource::Url(url.to_owned()),
+        None => {
+            let id = match payload.get("id")? {
+                Value::String(s) => s.trim().to_owned(),
+                Value::Number(n) if n.is_u64() => n.to_string(),
+                _ => return None,
+            };
+            if !is_valid_media_id(&id) {
+                return None;
+            }
+            MediaSource::MetaMediaId(id)
+        }
+    };
+    Some(InboundMedia {
+        kind: media_kind,
+        source,
+        content_type: str_at(payload, "mime_type").map(str::to_owned),
+        caption: str_at(payload, "caption").map(str::to_owned),
+        filename: str_at(payload, "filename").map(str::to_owned),
     })
 }
 
@@ -486,24 +574,9 @@ fn malformed_json(what: &str, e: &serde_json::Error) -> WebhookError {
 
 #[derive(Serialize)]
 struct SendRequest<'a> {
-    messaging_object: MessagingObject<'a>,
+    /// Meta's Cloud API message body, verbatim.
+    messaging_object: Value,
     extra_info: ExtraInfo<'a>,
-}
-
-#[derive(Serialize)]
-struct MessagingObject<'a> {
-    messaging_product: &'static str,
-    recipient_type: &'static str,
-    to: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: TextPayload<'a>,
-}
-
-#[derive(Serialize)]
-struct TextPayload<'a> {
-    preview_url: bool,
-    body: &'a str,
 }
 
 #[derive(Serialize)]
@@ -549,14 +622,32 @@ impl KaleyraClient {
         body: &str,
         reference: Option<&str>,
     ) -> SendOutcome {
+        let content = OutboundContent::Text(body.to_owned());
+        self.send(api_base_url, sid, api_key, business_number, to_e164, &content, reference).await
+    }
+
+    /// Sends text, media or a template; arguments as for [`KaleyraClient::send_text`].
+    ///
+    /// The `messaging_object` is Meta's message body (the Meta adapter's `message_payload`):
+    /// media goes by `link` with a caption only for image, video and document and a file name
+    /// only for documents; templates carry one `body` component of text parameters
+    /// (fixture `kaleyra_outbound_template_v2.json`). Whether v2 accepts media by `link` is
+    /// UNCONFIRMED (the docs excerpts show text and templates); the Meta shape is the
+    /// documented contract of `messaging_object`. Never panics; every failure is a
+    /// [`SendOutcome`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &self,
+        api_base_url: &str,
+        sid: &str,
+        api_key: &str,
+        business_number: &str,
+        to_e164: &str,
+        content: &OutboundContent,
+        reference: Option<&str>,
+    ) -> SendOutcome {
         let payload = SendRequest {
-            messaging_object: MessagingObject {
-                messaging_product: "whatsapp",
-                recipient_type: "individual",
-                to: to_e164_lenient(to_e164),
-                kind: "text",
-                text: TextPayload { preview_url: false, body },
-            },
+            messaging_object: message_payload(to_e164, content, None),
             extra_info: ExtraInfo { reference: reference.unwrap_or(""), ref1: "", ref2: "" },
         };
         let url = format!(
@@ -576,10 +667,22 @@ impl KaleyraClient {
             Err(e) => classify_transport_error(&e),
         }
     }
-}
 
-fn to_e164_lenient(number: &str) -> String {
-    to_e164(number).unwrap_or_default()
+    /// Downloads an inbound media item from its `media_url`, holding at most `max_bytes`.
+    ///
+    /// Kaleyra stores inbound media and hands out pre-signed S3 links, so this is a plain
+    /// GET: the API key is deliberately not sent (it would leak the account's key to the
+    /// storage host). Anything but an absolute http(s) URL is refused as permanent. 5xx,
+    /// 429 and transport failures are retryable; other non-2xx (an expired or revoked
+    /// link: 403/404) are permanent; a body over the limit is [`FetchError::TooLarge`].
+    pub async fn fetch_media(&self, url: &str, max_bytes: u64) -> Result<FetchedMedia, FetchError> {
+        let parsed = reqwest::Url::parse(url.trim())
+            .map_err(|_| FetchError::Permanent("the media URL is not a URL".into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::Permanent("the media URL is not http(s)".into()));
+        }
+        download(self.http.get(parsed), max_bytes).await
+    }
 }
 
 /// The message id in a success response, whose shape is UNCONFIRMED. Third-party clients
@@ -647,7 +750,15 @@ async fn classify_response(response: reqwest::Response) -> SendOutcome {
             },
         };
     }
-    if code == 429 || code == 408 || status.is_server_error() {
+    // Kaleyra relays Meta's answer for messages Meta refused; Meta's rate-limit codes mean
+    // "later", whatever status Kaleyra wraps them in (UNCONFIRMED that the code is passed
+    // through as is). Only the long codes count: a bare `4` could be Kaleyra's own.
+    let meta_rate_limited = json
+        .as_ref()
+        .filter(|j| j.is_object())
+        .and_then(|j| provider_error_from(j, code).code.trim().parse::<i64>().ok())
+        .is_some_and(|c| c >= 10_000 && RETRYABLE_GRAPH_CODES.contains(&c));
+    if code == 429 || code == 408 || status.is_server_error() || meta_rate_limited {
         let reason = match &json {
             Some(j) => {
                 let e = provider_error_from(j, code);
@@ -674,7 +785,10 @@ mod tests {
     use std::time::Duration;
 
     use chrono::TimeZone;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    use crate::providers::{OutboundMedia, OutboundTemplate};
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -803,11 +917,139 @@ mod tests {
         let msg = single_message(&fixture("kaleyra_inbound_media.json"));
         assert_eq!(
             msg.body,
-            InboundBody::Unsupported { kind: "image".into(), summary: "damaged box".into() }
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Image,
+                source: MediaSource::Url(
+                    "https://example-bucket.s3.amazonaws.com/kaleyra/FAKE-MEDIA.jpg".into()
+                ),
+                content_type: Some("image/jpeg".into()),
+                caption: Some("damaged box".into()),
+                filename: None,
+            })
+        );
+        assert_eq!(
+            msg.provider_message_id,
+            derived_message_id(&[
+                "+15557654321",
+                "+15551234567",
+                "1767607260",
+                "image",
+                "damaged box",
+                "https://example-bucket.s3.amazonaws.com/kaleyra/FAKE-MEDIA.jpg",
+            ])
         );
         assert_eq!(msg.timestamp, ts(1_767_607_260));
         assert_eq!(msg.from, "+15551234567");
         assert_eq!(msg.to_phone_number_id, "+15557654321");
+    }
+
+    /// The media fixture with `patch` applied, parsed to its one message's body.
+    fn media_body(patch: &dyn Fn(&mut Value)) -> InboundBody {
+        let mut v = fixture_json("kaleyra_inbound_media.json");
+        patch(&mut v);
+        single_message(&serde_json::to_vec(&v).expect("ser")).body
+    }
+
+    fn url_media(kind: MediaKind, content_type: &str, caption: Option<&str>) -> InboundBody {
+        InboundBody::Media(InboundMedia {
+            kind,
+            source: MediaSource::Url("https://example-bucket.s3.amazonaws.com/kaleyra/FAKE-MEDIA.jpg".into()),
+            content_type: (!content_type.is_empty()).then(|| content_type.to_owned()),
+            caption: caption.map(str::to_owned),
+            filename: None,
+        })
+    }
+
+    #[test]
+    fn inbound_media_kinds() {
+        for (kind, expected) in [
+            ("image", MediaKind::Image),
+            ("audio", MediaKind::Audio),
+            ("video", MediaKind::Video),
+            ("document", MediaKind::Document),
+            ("sticker", MediaKind::Sticker),
+            ("IMAGE", MediaKind::Image),
+            ("Sticker", MediaKind::Sticker),
+        ] {
+            assert_eq!(
+                media_body(&|v| v["type"] = kind.into()),
+                url_media(expected, "image/jpeg", Some("damaged box")),
+                "{kind}"
+            );
+        }
+        // Other types with a media URL are filed under their MIME type.
+        for (kind, mime, expected) in [
+            ("media", "video/mp4", MediaKind::Video),
+            ("file", "application/pdf", MediaKind::Document),
+            ("voice", "audio/ogg; codecs=opus", MediaKind::Audio),
+            ("", "image/png", MediaKind::Image),
+            ("unknown", "", MediaKind::Document),
+        ] {
+            assert_eq!(
+                media_body(&|v| {
+                    v["type"] = kind.into();
+                    v["mime_type"] = mime.into();
+                }),
+                url_media(expected, mime, Some("damaged box")),
+                "{kind} {mime}"
+            );
+        }
+        // No type at all and no body: still media.
+        assert_eq!(
+            media_body(&|v| {
+                let m = v.as_object_mut().expect("object");
+                m.remove("type");
+                m.remove("body");
+            }),
+            url_media(MediaKind::Image, "image/jpeg", None)
+        );
+        // A `caption` field wins over `body`; a `filename` is kept.
+        assert_eq!(
+            media_body(&|v| {
+                v["type"] = "document".into();
+                v["caption"] = "the invoice".into();
+                v["filename"] = "invoice.pdf".into();
+            }),
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Document,
+                source: MediaSource::Url(
+                    "https://example-bucket.s3.amazonaws.com/kaleyra/FAKE-MEDIA.jpg".into()
+                ),
+                content_type: Some("image/jpeg".into()),
+                caption: Some("the invoice".into()),
+                filename: Some("invoice.pdf".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn inbound_media_needs_an_http_url_and_a_media_type() {
+        // Text and location are never media, even with a stray media_url.
+        assert_eq!(media_body(&|v| v["type"] = "text".into()), InboundBody::Text("damaged box".into()));
+        assert!(matches!(
+            media_body(&|v| v["type"] = "location".into()),
+            InboundBody::Unsupported { kind, .. } if kind == "location"
+        ));
+        for url in ["", "  ", "not a url", "ftp://example.com/x.jpg", "file:///etc/passwd", "/relative.jpg"] {
+            assert_eq!(
+                media_body(&|v| v["media_url"] = url.into()),
+                InboundBody::Unsupported { kind: "image".into(), summary: "damaged box".into() },
+                "{url:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn derived_id_ignores_the_media_links_signature() {
+        let id = |url: &str| {
+            let mut v = fixture_json("kaleyra_inbound_media.json");
+            v["media_url"] = url.into();
+            single_message(&serde_json::to_vec(&v).expect("ser")).provider_message_id
+        };
+        let base = "https://example-bucket.s3.amazonaws.com/kaleyra/FAKE-MEDIA.jpg";
+        assert_eq!(id(&format!("{base}?X-Amz-Signature=1")), id(&format!("{base}?X-Amz-Signature=2")));
+        assert_eq!(id(base), id(&format!("{base}?X-Amz-Signature=2")));
+        assert_ne!(id(base), id("https://example-bucket.s3.amazonaws.com/kaleyra/OTHER.jpg"));
     }
 
     #[test]
@@ -929,7 +1171,43 @@ mod tests {
             "messages": [{"from": "15551234567", "id": "wamid.IN2", "timestamp": "1767607200",
                 "type": "image", "image": {"caption": "pic"}}]}}});
         let msg = single_message(&serde_json::to_vec(&v2).expect("ser"));
-        assert_eq!(msg.body, InboundBody::Unsupported { kind: "image".into(), summary: "pic".into() });
+        assert_eq!(
+            msg.body,
+            InboundBody::Unsupported { kind: "image".into(), summary: "pic".into() },
+            "media without an id or link has nothing to download"
+        );
+        let with_media = |payload: Value| {
+            let v = json!({"meta_object": {"value": {"metadata": {"display_phone_number": "15557654321"},
+                "messages": [{"from": "15551234567", "id": "wamid.IN3", "timestamp": "1767607200",
+                    "type": "document", "document": payload}]}}});
+            single_message(&serde_json::to_vec(&v).expect("ser")).body
+        };
+        assert_eq!(
+            with_media(json!({"id": "900000000000002", "mime_type": "application/pdf",
+                "caption": "my invoice", "filename": "invoice-4711.pdf"})),
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Document,
+                source: MediaSource::MetaMediaId("900000000000002".into()),
+                content_type: Some("application/pdf".into()),
+                caption: Some("my invoice".into()),
+                filename: Some("invoice-4711.pdf".into()),
+            })
+        );
+        // A link, when there is one, wins: Kaleyra accounts hold no Meta token.
+        assert_eq!(
+            with_media(json!({"id": "9", "url": "https://s3.example.com/a.pdf"})),
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Document,
+                source: MediaSource::Url("https://s3.example.com/a.pdf".into()),
+                content_type: None,
+                caption: None,
+                filename: None,
+            })
+        );
+        assert_eq!(
+            with_media(json!({"id": "../x", "caption": "c"})),
+            InboundBody::Unsupported { kind: "document".into(), summary: "c".into() }
+        );
         // Without a business number the message cannot be routed.
         let orphan = json!({"messages": [{"from": "1", "id": "x", "type": "text", "text": {"body": "hi"}}]});
         assert!(matches!(parse_value(&orphan), Err(WebhookError::Malformed(_))));
@@ -1075,6 +1353,168 @@ mod tests {
             )
             .await;
         assert_eq!(outcome, SendOutcome::Accepted { provider_message_id: "wamid.OUT1".into() });
+    }
+
+    /// Sends `content` to a mock that answers any POST, and returns the one request's body.
+    async fn sent_body(content: &OutboundContent) -> Value {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v2/{SID}/whatsapp/15557654321/messages")))
+            .and(header("api-key", KEY))
+            .and(header("content-type", "application/json"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"messages": [{"id": "wamid.OUT2"}]})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let outcome = client()
+            .send(&server.uri(), SID, KEY, "15557654321", "+15551234567", content, Some("ticket-123"))
+            .await;
+        assert_eq!(outcome, SendOutcome::Accepted { provider_message_id: "wamid.OUT2".into() });
+        let requests = server.received_requests().await.expect("recording");
+        serde_json::from_slice(&requests[0].body).expect("JSON body")
+    }
+
+    #[tokio::test]
+    async fn send_text_content_matches_fixture() {
+        let body = sent_body(&OutboundContent::Text("Hello Jane, agent Sam here.".into())).await;
+        assert_eq!(body, fixture_json("kaleyra_outbound_text_v2.json"));
+    }
+
+    #[tokio::test]
+    async fn send_template_matches_fixture() {
+        let content = OutboundContent::Template(OutboundTemplate {
+            name: "order_update".into(),
+            language: "en".into(),
+            body_parameters: vec!["Jane".into(), "4711".into()],
+        });
+        let body = sent_body(&content).await;
+        let expected = fixture_json("kaleyra_outbound_template_v2.json");
+        assert_eq!(body["messaging_object"], expected["messaging_object"]);
+        // The fixture's extra_info has only `ref`; ref1/ref2 go empty as on text sends.
+        assert_eq!(body["extra_info"], json!({"ref": "ticket-123", "ref1": "", "ref2": ""}));
+        let no_params = OutboundContent::Template(OutboundTemplate {
+            name: "hello".into(),
+            language: "en".into(),
+            body_parameters: vec![],
+        });
+        assert_eq!(
+            sent_body(&no_params).await["messaging_object"]["template"],
+            json!({"name": "hello", "language": {"code": "en"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn send_media_by_link() {
+        let media = |kind, url: &str, caption: Option<&str>, filename: Option<&str>| {
+            OutboundContent::Media(OutboundMedia {
+                kind,
+                url: url.into(),
+                content_type: "application/pdf".into(),
+                caption: caption.map(str::to_owned),
+                filename: filename.map(str::to_owned),
+            })
+        };
+        let doc = media(
+            MediaKind::Document,
+            "https://cdn.example.com/files/invoice-4711.pdf",
+            Some("Invoice 4711"),
+            Some("invoice-4711.pdf"),
+        );
+        let mut expected = fixture_json("meta_outbound_document.json");
+        let body = sent_body(&doc).await;
+        assert_eq!(body["messaging_object"], expected);
+        let image = media(
+            MediaKind::Image,
+            "https://cdn.example.com/img/label.jpg",
+            Some("Your return label"),
+            Some("x"),
+        );
+        expected = fixture_json("meta_outbound_image.json");
+        assert_eq!(sent_body(&image).await["messaging_object"], expected);
+        let audio = media(MediaKind::Audio, "https://cdn.example.com/a.ogg", Some("c"), Some("a.ogg"));
+        assert_eq!(
+            sent_body(&audio).await["messaging_object"],
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+15551234567",
+                "type": "audio", "audio": {"link": "https://cdn.example.com/a.ogg"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn meta_rate_limit_codes_are_retryable() {
+        for body in [
+            fixture_json("meta_error_response_rate_limit.json"),
+            fixture_json("meta_error_response_pair_rate.json"),
+            json!({"error": {"code": "131048", "message": "Spam rate limit hit"}}),
+            json!({"code": 80007, "message": "WABA rate limit"}),
+        ] {
+            let outcome = respond_with(ResponseTemplate::new(400).set_body_json(body.clone())).await;
+            assert!(matches!(outcome, SendOutcome::Retryable { .. }), "{body}: {outcome:?}");
+        }
+        // A short code may be Kaleyra's own; media errors stay permanent.
+        for body in
+            [json!({"code": 4, "message": "x"}), json!({"error": {"code": 131053, "message": "media"}})]
+        {
+            let outcome = respond_with(ResponseTemplate::new(400).set_body_json(body.clone())).await;
+            assert!(matches!(outcome, SendOutcome::Rejected { .. }), "{body}: {outcome:?}");
+        }
+    }
+
+    // -- media download ------------------------------------------------------------------
+
+    #[tokio::test]
+    async fn fetch_media_is_a_plain_get() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/kaleyra/FAKE-MEDIA.jpg"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(b"JPEG".to_vec(), "image/jpeg"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let url = format!("{}/kaleyra/FAKE-MEDIA.jpg?X-Amz-Signature=abc", server.uri());
+        let media = client().fetch_media(&url, 1000).await.expect("fetched");
+        assert_eq!(media, FetchedMedia { bytes: b"JPEG".to_vec(), content_type: Some("image/jpeg".into()) });
+        let requests = server.received_requests().await.expect("recording");
+        assert!(requests[0].headers.get("api-key").is_none(), "no credentials go to the storage host");
+        assert!(requests[0].headers.get("authorization").is_none());
+        assert_eq!(requests[0].url.query(), Some("X-Amz-Signature=abc"));
+    }
+
+    #[tokio::test]
+    async fn fetch_media_errors() {
+        for (status, retryable) in
+            [(403, false), (404, false), (410, false), (500, true), (503, true), (429, true)]
+        {
+            let server = MockServer::start().await;
+            Mock::given(method("GET")).respond_with(ResponseTemplate::new(status)).mount(&server).await;
+            let result = client().fetch_media(&format!("{}/m.jpg", server.uri()), 1000).await;
+            if retryable {
+                assert!(matches!(result, Err(FetchError::Retryable(_))), "{status}: {result:?}");
+            } else {
+                assert!(matches!(result, Err(FetchError::Permanent(_))), "{status}: {result:?}");
+            }
+        }
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![0; 11]))
+            .mount(&server)
+            .await;
+        assert_eq!(
+            client().fetch_media(&format!("{}/m.jpg", server.uri()), 10).await,
+            Err(FetchError::TooLarge { limit: 10 })
+        );
+        let ok = client().fetch_media(&format!("{}/m.jpg", server.uri()), 11).await.expect("fits exactly");
+        assert_eq!((ok.bytes.len(), ok.content_type), (11, None));
+        for url in ["", "not a url", "file:///etc/passwd", "ftp://example.com/m.jpg", "/m.jpg", "data:,x"] {
+            let result = client().fetch_media(url, 1000).await;
+            assert!(matches!(result, Err(FetchError::Permanent(_))), "{url:?}: {result:?}");
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let result = client().fetch_media(&format!("http://{addr}/m.jpg"), 1000).await;
+        assert!(matches!(result, Err(FetchError::Retryable(_))), "{result:?}");
     }
 
     #[tokio::test]
@@ -1286,6 +1726,116 @@ mod tests {
                     mutate_value(&mut v, &mut rng);
                 }
                 check(&serde_json::to_vec(&v).expect("ser"), &mut rng);
+            }
+        }
+    }
+    // -- property-based fuzzing ------------------------------------------------------------
+
+    fn arbitrary_field() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            Just(Value::String("https://example-bucket.s3.amazonaws.com/k/m.jpg?sig=1".into())),
+            "(https?|ftp|file)://[a-z0-9./?=%#-]{0,20}".prop_map(Value::String),
+            "[0-9]{1,20}".prop_map(Value::String),
+            any::<String>().prop_map(Value::String),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<bool>().prop_map(Value::Bool),
+            Just(json!({"nested": [1]})),
+        ]
+    }
+
+    fn kaleyra_fixtures() -> [Vec<u8>; 5] {
+        [
+            fixture("kaleyra_inbound_media.json"),
+            fixture("kaleyra_inbound_text.json"),
+            fixture("kaleyra_status.json"),
+            fixture("kaleyra_status_failed.json"),
+            fixture("kaleyra_outbound_template_v2.json"),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn proptest_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse_webhook(&bytes, received());
+        }
+
+        /// Splices random bytes over a random range of a real fixture.
+        #[test]
+        fn proptest_spliced_fixtures_never_panic(
+            which in 0usize..5,
+            start in any::<proptest::sample::Index>(),
+            len in 0usize..48,
+            replacement in proptest::collection::vec(any::<u8>(), 0..48),
+        ) {
+            let mut body = kaleyra_fixtures()[which].clone();
+            let start = start.index(body.len());
+            let end = (start + len).min(body.len());
+            body.splice(start..end, replacement);
+            let _ = parse_webhook(&body, received());
+        }
+
+        /// Any values in the v1 media placeholders: a message always comes out, and it is
+        /// media exactly when `media_url` is an http(s) URL and the type is not text/location.
+        #[test]
+        fn proptest_v1_media_fields(
+            kind in prop_oneof![
+                Just(json!("image")), Just(json!("document")), Just(json!("text")), Just(json!("location")),
+                Just(json!("media")), Just(Value::Null), arbitrary_field()
+            ],
+            media_url in arbitrary_field(),
+            mime_type in arbitrary_field(),
+            body in arbitrary_field(),
+            caption in arbitrary_field(),
+            filename in arbitrary_field(),
+        ) {
+            let mut v = fixture_json("kaleyra_inbound_media.json");
+            v["type"] = kind.clone();
+            v["media_url"] = media_url.clone();
+            v["mime_type"] = mime_type;
+            v["body"] = body;
+            v["caption"] = caption;
+            v["filename"] = filename;
+            let batch = parse_value(&v);
+            prop_assert!(batch.is_ok(), "{batch:?}");
+            let msg = batch.expect("checked").messages.remove(0);
+            let declared = kind.as_str().map(|k| k.trim().to_ascii_lowercase()).filter(|k| !k.is_empty());
+            let url = media_url.as_str().filter(|u| is_http_url(u));
+            let expect_media = url.is_some() && !matches!(declared.as_deref(), Some("text" | "location"));
+            match &msg.body {
+                InboundBody::Media(m) => {
+                    prop_assert!(expect_media, "{msg:?}");
+                    prop_assert_eq!(&m.source, &MediaSource::Url(url.expect("checked").trim().to_owned()));
+                }
+                other => prop_assert!(!expect_media, "{other:?}"),
+            }
+        }
+
+        /// Arbitrary header lists never panic and never authenticate without the secret.
+        #[test]
+        fn proptest_verify_callback(
+            headers in proptest::collection::vec((any::<String>(), any::<String>()), 0..6),
+            names in proptest::collection::vec(
+                prop_oneof![Just("authorization".to_owned()), Just("X-Token".to_owned())], 0..3),
+        ) {
+            let shared = CallbackAuth::SharedHeader { name: "x-token".into(), value: "s3cret-value".into() };
+            let basic = CallbackAuth::Basic { user: "kaleyra".into(), password: "pa55-word".into() };
+            let mut headers = headers;
+            // Known names with arbitrary values, so the comparison paths run too.
+            for (i, name) in names.into_iter().enumerate() {
+                let value = headers.get(i).map(|(_, v)| v.clone()).unwrap_or_default();
+                headers.push((name, format!("Basic {value}")));
+                headers.push(("x-token".into(), value));
+            }
+            let contains_secret = headers.iter().any(|(_, v)| v.contains("s3cret-value"));
+            if !contains_secret {
+                prop_assert!(verify_callback(&shared, &headers).is_err());
+            }
+            let basic_good = BASE64.encode("kaleyra:pa55-word");
+            if !headers.iter().any(|(_, v)| v.contains(&basic_good)) {
+                prop_assert!(verify_callback(&basic, &headers).is_err());
             }
         }
     }

@@ -6,9 +6,14 @@
 //! - The GET verification handshake echoes `hub.challenge` when `hub.mode=subscribe` and
 //!   `hub.verify_token` matches ([`verify_handshake`]).
 //! - Webhook bodies are an `entry[].changes[].value` envelope that batches inbound
-//!   messages and delivery statuses ([`parse_webhook`]).
+//!   messages and delivery statuses ([`parse_webhook`]). Inbound image, audio, video,
+//!   document and sticker messages carry only a media id (no URL, no bytes); they become
+//!   [`InboundBody::Media`] with [`MediaSource::MetaMediaId`].
+//! - Media is downloaded in two steps ([`MetaClient::fetch_media`]): `GET {base}/{version}/{media_id}`
+//!   answers a short-lived URL, which is then fetched with the same Bearer token.
 //! - Sending is `POST {base}/{version}/{phone_number_id}/messages` with a Bearer token
-//!   ([`MetaClient`]); the answer is classified for the outbox's retry policy.
+//!   ([`MetaClient::send`]): text, media by `link`, or an approved template; the answer is
+//!   classified for the outbox's retry policy.
 //!
 //! Reference: the Meta section of the provider notes; fixtures under `tests/fixtures/meta_*`.
 
@@ -18,10 +23,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::http::{classify_transport_error, parse_retry_after, truncate};
+use super::http::{classify_transport_error, download, parse_retry_after, truncate};
 use super::{
-    DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
-    WebhookError,
+    DeliveryStatus, FetchError, FetchedMedia, InboundBody, InboundMedia, InboundMessage, MediaKind,
+    MediaSource, OutboundContent, OutboundMedia, OutboundTemplate, ProviderError, SendOutcome, StatusUpdate,
+    WebhookBatch, WebhookError,
 };
 
 type HmacSha256 = Hmac<Sha256>;
@@ -32,8 +38,14 @@ const SIGNATURE_PREFIX: &str = "sha256=";
 
 /// Graph error codes that mean "slow down" or "temporarily unavailable" even when they
 /// arrive with HTTP 400: 4 app call limit, 80007 WABA rate limit, 130429 throughput,
-/// 131056 pair rate limit, 131057 account in maintenance, 131016 service unavailable.
-const RETRYABLE_GRAPH_CODES: [i64; 6] = [4, 80007, 130429, 131056, 131057, 131016];
+/// 131048 spam rate limit, 131056 pair rate limit, 131057 account in maintenance,
+/// 131016 service unavailable (the provider notes' throttling list, §2.4).
+///
+/// Deliberately not here: 131064 (daily messaging limit: retrying within the outbox's
+/// back-off cannot succeed), 131052/131053 (media download/upload failed: the link or the
+/// file is bad, so a retry sends the same bad media), and 80004 (not in the provider notes).
+/// Kaleyra forwards Meta's codes, so its client consults this list too.
+pub(crate) const RETRYABLE_GRAPH_CODES: [i64; 7] = [4, 80007, 130429, 131048, 131056, 131057, 131016];
 
 fn hmac_sha256(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length (long keys are hashed first), so this cannot fail.
@@ -287,6 +299,20 @@ fn inbound_body(kind: &str, rest: &Map<String, Value>) -> InboundBody {
     {
         return InboundBody::Text(body.to_owned());
     }
+    if let Some(media_kind) = MediaKind::parse(kind)
+        && let Some(id) = payload.and_then(|p| p.get("id")).and_then(media_id_text)
+    {
+        return InboundBody::Media(InboundMedia {
+            kind: media_kind,
+            source: MediaSource::MetaMediaId(id),
+            content_type: str_at("mime_type").map(str::to_owned),
+            caption: str_at("caption").map(str::to_owned),
+            // Meta sends `filename` for documents only; kept whenever it is there.
+            filename: str_at("filename").map(str::to_owned),
+        });
+    }
+    // What remains: media without a usable id (nothing to download, so the caption is the
+    // best an agent gets) and the types the contact center does not handle natively.
     let summary = match kind {
         "image" | "video" | "document" | "audio" | "sticker" => str_at("caption")
             .map(str::to_owned)
@@ -310,6 +336,25 @@ fn inbound_body(kind: &str, rest: &Map<String, Value>) -> InboundBody {
         kind: kind.to_owned(),
         summary: summary.unwrap_or_else(|| format!("[{kind}]")),
     }
+}
+
+/// A media id as it appears in a webhook (a string of digits; a bare number is tolerated),
+/// if it could be fetched: it goes into the Graph URL path, so only ids that
+/// [`is_valid_media_id`] are kept. Anything else leaves the message `Unsupported` instead
+/// of handing the media fetcher an id it would refuse anyway.
+fn media_id_text(v: &Value) -> Option<String> {
+    let id = match v {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) if n.is_u64() => n.to_string(),
+        _ => return None,
+    };
+    is_valid_media_id(&id).then_some(id)
+}
+
+/// Meta media ids are digits; letters, `_` and `-` are allowed too for safety margin. Nothing
+/// that could change the URL path (`/`, `.`, `?`, `%`) gets through.
+pub fn is_valid_media_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn normalize_status(raw: RawStatus) -> Result<Option<StatusUpdate>, WebhookError> {
@@ -387,27 +432,61 @@ fn malformed_json(what: &str, e: &serde_json::Error) -> WebhookError {
 // ---------------------------------------------------------------------------------------
 // Outbound client
 
-#[derive(Serialize)]
-struct OutboundText<'a> {
-    messaging_product: &'static str,
-    recipient_type: &'static str,
-    to: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    context: Option<ReplyContext<'a>>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: TextPayload<'a>,
+/// The Cloud API message body for `content` (also Kaleyra v2's `messaging_object`, which is
+/// the same Meta shape).
+///
+/// - Text: `text{preview_url:false, body}`; `reply_to` adds `context{message_id}`.
+/// - Media by `link` (Meta downloads it from our signed URL): `caption` only for image,
+///   video and document and `filename` only for document, because Meta rejects them on
+///   audio and sticker. Empty strings are left out rather than sent as empty fields.
+/// - Template: `template{name, language{code}, components}` with one `body` component of
+///   text parameters; `components` is left out when there are no parameters (a template
+///   without variables is sent with name and language only).
+pub(crate) fn message_payload(to_e164: &str, content: &OutboundContent, reply_to: Option<&str>) -> Value {
+    let mut payload = Map::new();
+    payload.insert("messaging_product".into(), "whatsapp".into());
+    payload.insert("recipient_type".into(), "individual".into());
+    payload.insert("to".into(), to_e164_lenient(to_e164).into());
+    if let Some(message_id) = reply_to {
+        payload.insert("context".into(), serde_json::json!({ "message_id": message_id }));
+    }
+    let (kind, body) = match content {
+        OutboundContent::Text(text) => ("text", serde_json::json!({"preview_url": false, "body": text})),
+        OutboundContent::Media(media) => (media.kind.as_str(), media_object(media)),
+        OutboundContent::Template(template) => ("template", template_object(template)),
+    };
+    payload.insert("type".into(), kind.into());
+    payload.insert(kind.into(), body);
+    Value::Object(payload)
 }
 
-#[derive(Serialize)]
-struct ReplyContext<'a> {
-    message_id: &'a str,
+fn media_object(media: &OutboundMedia) -> Value {
+    let mut object = Map::new();
+    object.insert("link".into(), media.url.clone().into());
+    let non_empty = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    if matches!(media.kind, MediaKind::Image | MediaKind::Video | MediaKind::Document)
+        && let Some(caption) = non_empty(&media.caption)
+    {
+        object.insert("caption".into(), caption.into());
+    }
+    if media.kind == MediaKind::Document
+        && let Some(filename) = non_empty(&media.filename)
+    {
+        object.insert("filename".into(), filename.into());
+    }
+    Value::Object(object)
 }
 
-#[derive(Serialize)]
-struct TextPayload<'a> {
-    preview_url: bool,
-    body: &'a str,
+fn template_object(template: &OutboundTemplate) -> Value {
+    let mut object = Map::new();
+    object.insert("name".into(), template.name.clone().into());
+    object.insert("language".into(), serde_json::json!({ "code": template.language }));
+    if !template.body_parameters.is_empty() {
+        let parameters: Vec<Value> =
+            template.body_parameters.iter().map(|p| serde_json::json!({"type": "text", "text": p})).collect();
+        object.insert("components".into(), serde_json::json!([{"type": "body", "parameters": parameters}]));
+    }
+    Value::Object(object)
 }
 
 #[derive(Deserialize)]
@@ -484,16 +563,91 @@ impl MetaClient {
         body: &str,
         reply_to: Option<&str>,
     ) -> SendOutcome {
-        let payload = OutboundText {
-            messaging_product: "whatsapp",
-            recipient_type: "individual",
-            to: to_e164_lenient(to_e164),
-            context: reply_to.map(|message_id| ReplyContext { message_id }),
-            kind: "text",
-            text: TextPayload { preview_url: false, body },
-        };
+        let payload = message_payload(to_e164, &OutboundContent::Text(body.to_owned()), reply_to);
         let url = messages_url(api_base_url, api_version, phone_number_id);
         self.post_message(&url, access_token, &payload).await
+    }
+
+    /// Sends text, media or a template (see `message_payload` for the exact bodies).
+    ///
+    /// Text and media are only allowed inside the 24-hour window (131047 outside it, which
+    /// is `Rejected`); templates are allowed at any time. Media goes by `link`: Meta fetches
+    /// the URL itself, so it must be publicly reachable for as long as Meta may retry; a
+    /// link Meta cannot fetch is reported as 131052/131053 (`Rejected`, here or later in a
+    /// failed status). `to_e164` gets a leading '+' if it lacks one. Never panics; every
+    /// failure is a [`SendOutcome`].
+    pub async fn send(
+        &self,
+        api_base_url: &str,
+        api_version: &str,
+        phone_number_id: &str,
+        access_token: &str,
+        to_e164: &str,
+        content: &OutboundContent,
+    ) -> SendOutcome {
+        let payload = message_payload(to_e164, content, None);
+        let url = messages_url(api_base_url, api_version, phone_number_id);
+        self.post_message(&url, access_token, &payload).await
+    }
+
+    /// Downloads an inbound media item by its Meta media id, holding at most `max_bytes`.
+    ///
+    /// 1. `GET {base}/{version}/{media_id}` with the Bearer token answers
+    ///    `{url, mime_type, sha256, file_size, id}` (fixture `meta_media_url_response.json`).
+    ///    A `file_size` over `max_bytes` is [`FetchError::TooLarge`] without downloading.
+    /// 2. `GET {url}` with the same token (the URL is valid for 5 minutes, so it is used at
+    ///    once and never stored). The download's `Content-Type` wins over the metadata's
+    ///    `mime_type`, which fills in when the download has none.
+    ///
+    /// Classification: transport failures, 5xx, 408, 429, Graph rate-limit codes (even on a
+    /// 400) and `is_transient` errors are retryable; other 4xx and an unreadable answer are
+    /// permanent. An id that is not `[A-Za-z0-9_-]+` is refused before any request, since it
+    /// becomes part of the URL path.
+    pub async fn fetch_media(
+        &self,
+        api_base_url: &str,
+        api_version: &str,
+        access_token: &str,
+        media_id: &str,
+        max_bytes: u64,
+    ) -> Result<FetchedMedia, FetchError> {
+        if !is_valid_media_id(media_id) {
+            return Err(FetchError::Permanent("not a Meta media id".into()));
+        }
+        let url =
+            format!("{}/{}/{}", api_base_url.trim_end_matches('/'), api_version.trim_matches('/'), media_id);
+        let response =
+            self.http.get(url).bearer_auth(access_token).send().await.map_err(fetch_transport_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            // The status alone classifies the failure; an unreadable error body only loses
+            // the Graph code, which refines it.
+            let body = read_bounded(response, MAX_METADATA_BYTES).await.unwrap_or_default();
+            return Err(classify_metadata_error(status.as_u16(), &body));
+        }
+        let body = read_bounded(response, MAX_METADATA_BYTES).await?;
+        let metadata: MediaUrlResponse = serde_json::from_slice(&body)
+            .map_err(|_| FetchError::Permanent("media metadata is not the expected JSON object".into()))?;
+        if metadata.file_size.as_ref().and_then(size_value).is_some_and(|size| size > max_bytes) {
+            return Err(FetchError::TooLarge { limit: max_bytes });
+        }
+        let download_url = metadata
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| FetchError::Permanent("media metadata without a url".into()))?;
+        // The token travels to this URL, so only plain web URLs are followed. (reqwest drops
+        // the Authorization header if the download redirects to another host.)
+        match reqwest::Url::parse(download_url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+            _ => return Err(FetchError::Permanent("media metadata url is not an http(s) URL".into())),
+        }
+        let mut media = download(self.http.get(download_url).bearer_auth(access_token), max_bytes).await?;
+        if media.content_type.as_deref().is_none_or(|c| c.trim().is_empty()) {
+            media.content_type = metadata.mime_type.filter(|m| !m.trim().is_empty());
+        }
+        Ok(media)
     }
 
     async fn post_message(&self, url: &str, access_token: &str, payload: &impl Serialize) -> SendOutcome {
@@ -503,6 +657,77 @@ impl MetaClient {
             Err(e) => classify_transport_error(&e),
         }
     }
+}
+
+/// The media metadata answer is a small JSON object; anything bigger is not it.
+const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+struct MediaUrlResponse {
+    url: Option<String>,
+    mime_type: Option<String>,
+    // A string in the spec and the fixture ("303833"); numbers are accepted too.
+    file_size: Option<Value>,
+}
+
+fn size_value(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+fn fetch_transport_error(e: reqwest::Error) -> FetchError {
+    // A request that cannot be built (bad base URL) is configuration: retrying cannot help.
+    if e.is_builder() {
+        return FetchError::Permanent(format!(
+            "the request could not be built: {}",
+            truncate(&e.to_string())
+        ));
+    }
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    FetchError::Retryable(format!("{kind}: {}", truncate(&e.to_string())))
+}
+
+/// Reads a response body, refusing (as permanent) one longer than `limit`.
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, FetchError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(fetch_transport_error)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(FetchError::Permanent("media metadata answer is too large".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// A non-2xx answer to the media metadata GET, classified like a send's.
+fn classify_metadata_error(status: u16, body: &[u8]) -> FetchError {
+    let graph = serde_json::from_slice::<GraphErrorBody>(body).ok().map(|b| b.error);
+    let retryable = status == 429
+        || status == 408
+        || (500..600).contains(&status)
+        || graph
+            .as_ref()
+            .and_then(GraphError::code_number)
+            .is_some_and(|c| RETRYABLE_GRAPH_CODES.contains(&c))
+        || graph.as_ref().and_then(|g| g.is_transient) == Some(true);
+    let reason = match &graph {
+        Some(g) => format!(
+            "media metadata answered HTTP {status}: Graph error {}: {}",
+            g.code.as_ref().map(code_to_string).unwrap_or_default(),
+            truncate(g.message.as_deref().unwrap_or(""))
+        ),
+        None => format!("media metadata answered HTTP {status}"),
+    };
+    if retryable { FetchError::Retryable(reason) } else { FetchError::Permanent(reason) }
 }
 
 fn messages_url(api_base_url: &str, api_version: &str, phone_number_id: &str) -> String {
@@ -587,6 +812,7 @@ mod tests {
     use std::time::Duration;
 
     use chrono::TimeZone;
+    use proptest::prelude::*;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -755,7 +981,16 @@ mod tests {
         let msg = single_message("meta_inbound_image.json");
         assert_eq!(msg.provider_message_id, "wamid.FAKEIN0002");
         assert_eq!(msg.timestamp, ts(1767607260));
-        assert_eq!(msg.body, unsupported("image", "damaged box"));
+        assert_eq!(
+            msg.body,
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Image,
+                source: MediaSource::MetaMediaId("900000000000001".into()),
+                content_type: Some("image/jpeg".into()),
+                caption: Some("damaged box".into()),
+                filename: None,
+            })
+        );
     }
 
     #[test]
@@ -763,7 +998,16 @@ mod tests {
         let msg = single_message("meta_inbound_document.json");
         assert_eq!(msg.provider_message_id, "wamid.FAKEIN0003");
         assert_eq!(msg.timestamp, ts(1767607320));
-        assert_eq!(msg.body, unsupported("document", "my invoice"));
+        assert_eq!(
+            msg.body,
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Document,
+                source: MediaSource::MetaMediaId("900000000000002".into()),
+                content_type: Some("application/pdf".into()),
+                caption: Some("my invoice".into()),
+                filename: Some("invoice-4711.pdf".into()),
+            })
+        );
     }
 
     #[test]
@@ -771,7 +1015,16 @@ mod tests {
         let msg = single_message("meta_inbound_audio.json");
         assert_eq!(msg.provider_message_id, "wamid.FAKEIN0004");
         assert_eq!(msg.timestamp, ts(1767607380));
-        assert_eq!(msg.body, unsupported("audio", "[audio]"));
+        assert_eq!(
+            msg.body,
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Audio,
+                source: MediaSource::MetaMediaId("900000000000003".into()),
+                content_type: Some("audio/ogg; codecs=opus".into()),
+                caption: None,
+                filename: None,
+            })
+        );
     }
 
     #[test]
@@ -822,8 +1075,9 @@ mod tests {
     fn summaries_for_other_message_types() {
         let base = |kind: &str, payload: Value| serde_json::json!({"from": "15551234567", "id": "wamid.X", "timestamp": "1767607200", "type": kind, kind: payload});
         assert_eq!(
-            body_of(base("sticker", serde_json::json!({"id": "1"}))),
-            unsupported("sticker", "[sticker]")
+            body_of(base("sticker", serde_json::json!({"mime_type": "image/webp"}))),
+            unsupported("sticker", "[sticker]"),
+            "media without an id has nothing to download"
         );
         assert_eq!(
             body_of(base("video", serde_json::json!({"caption": "look"}))),
@@ -863,6 +1117,92 @@ mod tests {
         let mut numeric = base("text", serde_json::json!({"body": "hi"}));
         numeric["timestamp"] = serde_json::json!(1767607200);
         assert_eq!(body_of(numeric), InboundBody::Text("hi".into()));
+    }
+
+    fn media(kind: MediaKind, id: &str) -> InboundMedia {
+        InboundMedia {
+            kind,
+            source: MediaSource::MetaMediaId(id.into()),
+            content_type: None,
+            caption: None,
+            filename: None,
+        }
+    }
+
+    #[test]
+    fn every_media_type_with_an_id_becomes_media() {
+        let base = |kind: &str, payload: Value| serde_json::json!({"from": "15551234567", "id": "wamid.X", "timestamp": "1767607200", "type": kind, kind: payload});
+        for kind in
+            [MediaKind::Image, MediaKind::Audio, MediaKind::Video, MediaKind::Document, MediaKind::Sticker]
+        {
+            let name = kind.as_str();
+            assert_eq!(
+                body_of(base(name, serde_json::json!({"id": "123", "mime_type": "x/y", "sha256": "h"}))),
+                InboundBody::Media(InboundMedia { content_type: Some("x/y".into()), ..media(kind, "123") }),
+                "{name}"
+            );
+        }
+        // Animated stickers and voice notes carry extra flags that change nothing.
+        assert_eq!(
+            body_of(base("sticker", serde_json::json!({"id": "7", "animated": true}))),
+            InboundBody::Media(media(MediaKind::Sticker, "7"))
+        );
+        assert_eq!(
+            body_of(base("video", serde_json::json!({"id": "8", "caption": "look", "filename": "v.mp4"}))),
+            InboundBody::Media(InboundMedia {
+                caption: Some("look".into()),
+                filename: Some("v.mp4".into()),
+                ..media(MediaKind::Video, "8")
+            })
+        );
+        // Empty caption / mime type are absent, not empty.
+        assert_eq!(
+            body_of(base("image", serde_json::json!({"id": "9", "caption": "", "mime_type": ""}))),
+            InboundBody::Media(media(MediaKind::Image, "9"))
+        );
+        // A numeric id is tolerated.
+        assert_eq!(
+            body_of(base("image", serde_json::json!({"id": 900000000000001_u64}))),
+            InboundBody::Media(media(MediaKind::Image, "900000000000001"))
+        );
+    }
+
+    #[test]
+    fn media_without_a_usable_id_stays_unsupported() {
+        let base = |kind: &str, payload: Value| serde_json::json!({"from": "15551234567", "id": "wamid.X", "timestamp": "1767607200", "type": kind, kind: payload});
+        for id in [
+            Value::Null,
+            "".into(),
+            "  ".into(),
+            "../../me".into(),
+            "12/34".into(),
+            "12?x=1".into(),
+            "12%2F".into(),
+            serde_json::json!(-5),
+            serde_json::json!(1.5),
+            serde_json::json!({"id": "1"}),
+        ] {
+            assert_eq!(
+                body_of(base("image", serde_json::json!({"id": id, "caption": "box"}))),
+                unsupported("image", "box"),
+                "{id}"
+            );
+        }
+        // Not a media type, even with an id.
+        assert_eq!(
+            body_of(base("location", serde_json::json!({"id": "1", "latitude": 1.5, "longitude": 2.0}))),
+            unsupported("location", "[location] 1.5,2")
+        );
+    }
+
+    #[test]
+    fn media_id_validation() {
+        for ok in ["900000000000001", "a", "A_b-9"] {
+            assert!(is_valid_media_id(ok), "{ok}");
+        }
+        for bad in ["", " 1", "1 ", "1/2", "..", "1.2", "1?", "1#", "1%2F", "é", "1\n"] {
+            assert!(!is_valid_media_id(bad), "{bad:?}");
+        }
     }
 
     #[test]
@@ -1387,6 +1727,381 @@ mod tests {
         assert!(matches!(outcome, SendOutcome::Rejected { http_status: 0, .. }), "{outcome:?}");
     }
 
+    #[tokio::test]
+    async fn rate_limit_fixtures_are_retryable_whatever_the_status() {
+        for name in ["meta_error_response_rate_limit.json", "meta_error_response_pair_rate.json"] {
+            for status in [400, 403, 429, 500] {
+                let outcome = respond_with(
+                    ResponseTemplate::new(status).set_body_raw(fixture(name), "application/json"),
+                )
+                .await;
+                assert!(matches!(outcome, SendOutcome::Retryable { .. }), "{name} {status}: {outcome:?}");
+            }
+        }
+        for code in [4, 80007, 130429, 131048, 131056] {
+            assert!(RETRYABLE_GRAPH_CODES.contains(&code), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn media_errors_are_rejected() {
+        for code in [131052, 131053] {
+            let outcome = respond_with(
+                ResponseTemplate::new(400).set_body_json(graph_error(code, "Media download error")),
+            )
+            .await;
+            match outcome {
+                SendOutcome::Rejected { http_status: 400, error } => assert_eq!(error.code, code.to_string()),
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+    }
+
+    // -- send (text, media, template) ----------------------------------------------------
+
+    /// Mounts a messages endpoint that only answers `expected` (exactly) and sends `content`.
+    async fn send_content_expecting(content: &OutboundContent, expected: Value) -> SendOutcome {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(MESSAGES_PATH))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .and(header("content-type", "application/json"))
+            .and(body_json(expected))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(fixture("meta_send_response.json"), "application/json"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        client().send(&server.uri(), "v23.0", PHONE_NUMBER_ID, TOKEN, "+15551234567", content).await
+    }
+
+    fn accepted() -> SendOutcome {
+        SendOutcome::Accepted { provider_message_id: "wamid.FAKEOUT0001".into() }
+    }
+
+    fn outbound_media(
+        kind: MediaKind,
+        url: &str,
+        caption: Option<&str>,
+        filename: Option<&str>,
+    ) -> OutboundContent {
+        OutboundContent::Media(OutboundMedia {
+            kind,
+            url: url.into(),
+            content_type: "application/octet-stream".into(),
+            caption: caption.map(str::to_owned),
+            filename: filename.map(str::to_owned),
+        })
+    }
+
+    #[tokio::test]
+    async fn send_text_content_matches_fixture() {
+        let content = OutboundContent::Text("Hello Jane, agent Sam here. How can I help?".into());
+        assert_eq!(
+            send_content_expecting(&content, fixture_json("meta_outbound_text.json")).await,
+            accepted()
+        );
+    }
+
+    #[tokio::test]
+    async fn send_image_matches_fixture() {
+        let content = outbound_media(
+            MediaKind::Image,
+            "https://cdn.example.com/img/label.jpg",
+            Some("Your return label"),
+            Some("label.jpg"), // images carry no file name: dropped
+        );
+        assert_eq!(
+            send_content_expecting(&content, fixture_json("meta_outbound_image.json")).await,
+            accepted()
+        );
+    }
+
+    #[tokio::test]
+    async fn send_document_matches_fixture() {
+        let content = outbound_media(
+            MediaKind::Document,
+            "https://cdn.example.com/files/invoice-4711.pdf",
+            Some("Invoice 4711"),
+            Some("invoice-4711.pdf"),
+        );
+        assert_eq!(
+            send_content_expecting(&content, fixture_json("meta_outbound_document.json")).await,
+            accepted()
+        );
+    }
+
+    #[tokio::test]
+    async fn send_audio_and_sticker_carry_no_caption_or_filename() {
+        for kind in [MediaKind::Audio, MediaKind::Sticker] {
+            let content = outbound_media(kind, "https://cdn.example.com/m", Some("caption"), Some("f.ogg"));
+            let expected = serde_json::json!({
+                "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+15551234567",
+                "type": kind.as_str(), kind.as_str(): {"link": "https://cdn.example.com/m"}
+            });
+            assert_eq!(send_content_expecting(&content, expected).await, accepted(), "{kind:?}");
+        }
+        let video =
+            outbound_media(MediaKind::Video, "https://cdn.example.com/v", Some("look"), Some("v.mp4"));
+        let expected = serde_json::json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+15551234567",
+            "type": "video", "video": {"link": "https://cdn.example.com/v", "caption": "look"}
+        });
+        assert_eq!(send_content_expecting(&video, expected).await, accepted());
+        // Empty caption and file name are left out.
+        let document = outbound_media(MediaKind::Document, "https://cdn.example.com/d", Some(""), Some(""));
+        let expected = serde_json::json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+15551234567",
+            "type": "document", "document": {"link": "https://cdn.example.com/d"}
+        });
+        assert_eq!(send_content_expecting(&document, expected).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_template_matches_fixture() {
+        let content = OutboundContent::Template(OutboundTemplate {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            body_parameters: vec!["Jane".into(), "4711".into()],
+        });
+        assert_eq!(
+            send_content_expecting(&content, fixture_json("meta_outbound_template.json")).await,
+            accepted()
+        );
+    }
+
+    #[tokio::test]
+    async fn send_template_without_parameters_has_no_components() {
+        let content = OutboundContent::Template(OutboundTemplate {
+            name: "hello_world".into(),
+            language: "en_US".into(),
+            body_parameters: vec![],
+        });
+        let expected = serde_json::json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+15551234567",
+            "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}
+        });
+        assert_eq!(send_content_expecting(&content, expected).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_classifies_like_send_text() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(400).set_body_json(graph_error(132001, "Template does not exist")),
+            )
+            .mount(&server)
+            .await;
+        let content = OutboundContent::Template(OutboundTemplate {
+            name: "missing".into(),
+            language: "en".into(),
+            body_parameters: vec![],
+        });
+        let outcome =
+            client().send(&server.uri(), "v23.0", PHONE_NUMBER_ID, TOKEN, "15551234567", &content).await;
+        assert!(
+            matches!(&outcome, SendOutcome::Rejected { http_status: 400, error } if error.code == "132001")
+        );
+        let outcome = client().send("not a url", "v23.0", PHONE_NUMBER_ID, TOKEN, "1", &content).await;
+        assert!(matches!(outcome, SendOutcome::Rejected { http_status: 0, .. }), "{outcome:?}");
+    }
+
+    // -- media download ------------------------------------------------------------------
+
+    const MEDIA_ID: &str = "900000000000001";
+    const MEDIA_PATH: &str = "/v23.0/900000000000001";
+    const DOWNLOAD_PATH: &str = "/whatsapp_business/attachments/";
+
+    /// The fixture metadata answer, with its URL pointed at the mock server.
+    fn media_metadata(server: &MockServer) -> Value {
+        let mut v = fixture_json("meta_media_url_response.json");
+        v["url"] = format!("{}{DOWNLOAD_PATH}?mid={MEDIA_ID}&ext=1767607260&hash=FAKE", server.uri()).into();
+        v
+    }
+
+    async fn mount_metadata(server: &MockServer, answer: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .and(path(MEDIA_PATH))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .respond_with(answer)
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_download(server: &MockServer, answer: ResponseTemplate, calls: u64) {
+        Mock::given(method("GET"))
+            .and(path(DOWNLOAD_PATH))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .respond_with(answer)
+            .expect(calls)
+            .mount(server)
+            .await;
+    }
+
+    async fn fetch(server: &MockServer, max_bytes: u64) -> Result<FetchedMedia, FetchError> {
+        client().fetch_media(&server.uri(), "v23.0", TOKEN, MEDIA_ID, max_bytes).await
+    }
+
+    #[tokio::test]
+    async fn fetch_media_follows_the_metadata_url_with_the_token() {
+        let server = MockServer::start().await;
+        mount_metadata(&server, ResponseTemplate::new(200).set_body_json(media_metadata(&server))).await;
+        mount_download(
+            &server,
+            ResponseTemplate::new(200).set_body_raw(b"JPEGDATA".to_vec(), "image/png"),
+            2,
+        )
+        .await;
+        let media = fetch(&server, 1_000_000).await.expect("fetched");
+        assert_eq!(
+            media,
+            FetchedMedia { bytes: b"JPEGDATA".to_vec(), content_type: Some("image/png".into()) }
+        );
+        // A trailing slash on the base URL is tolerated.
+        let base = format!("{}/", server.uri());
+        client().fetch_media(&base, "/v23.0/", TOKEN, MEDIA_ID, 1_000_000).await.expect("fetched");
+    }
+
+    #[tokio::test]
+    async fn fetch_media_uses_the_metadata_mime_type_when_the_download_has_none() {
+        let server = MockServer::start().await;
+        mount_metadata(&server, ResponseTemplate::new(200).set_body_json(media_metadata(&server))).await;
+        mount_download(&server, ResponseTemplate::new(200).set_body_bytes(b"JPEGDATA".to_vec()), 1).await;
+        let media = fetch(&server, 1_000_000).await.expect("fetched");
+        assert_eq!(media.content_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(media.bytes, b"JPEGDATA");
+    }
+
+    #[tokio::test]
+    async fn fetch_media_refuses_a_big_file_before_downloading() {
+        let server = MockServer::start().await;
+        mount_metadata(&server, ResponseTemplate::new(200).set_body_json(media_metadata(&server))).await;
+        mount_download(&server, ResponseTemplate::new(200).set_body_bytes(vec![0; 10]), 0).await;
+        // file_size is "303833" in the fixture.
+        assert_eq!(fetch(&server, 303_832).await, Err(FetchError::TooLarge { limit: 303_832 }));
+        // A numeric file_size counts too.
+        let server = MockServer::start().await;
+        let mut metadata = media_metadata(&server);
+        metadata["file_size"] = serde_json::json!(5000);
+        mount_metadata(&server, ResponseTemplate::new(200).set_body_json(metadata)).await;
+        mount_download(&server, ResponseTemplate::new(200).set_body_bytes(vec![0; 10]), 0).await;
+        assert_eq!(fetch(&server, 4999).await, Err(FetchError::TooLarge { limit: 4999 }));
+    }
+
+    #[tokio::test]
+    async fn fetch_media_enforces_the_limit_on_the_download_too() {
+        let server = MockServer::start().await;
+        let mut metadata = media_metadata(&server);
+        metadata.as_object_mut().expect("object").remove("file_size");
+        mount_metadata(&server, ResponseTemplate::new(200).set_body_json(metadata)).await;
+        mount_download(&server, ResponseTemplate::new(200).set_body_bytes(vec![0; 100]), 1).await;
+        assert_eq!(fetch(&server, 99).await, Err(FetchError::TooLarge { limit: 99 }));
+    }
+
+    #[tokio::test]
+    async fn fetch_media_refuses_bad_ids_without_a_request() {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        for id in ["", "../me", "1/messages", "1?fields=x", "1%2F2", "1 2", "1\n"] {
+            let result = client().fetch_media(&server.uri(), "v23.0", TOKEN, id, 1000).await;
+            assert!(matches!(result, Err(FetchError::Permanent(_))), "{id:?}: {result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn fetch_media_metadata_errors_are_classified() {
+        let cases: Vec<(ResponseTemplate, bool)> = vec![
+            (ResponseTemplate::new(500), true),
+            (ResponseTemplate::new(503).set_body_string("down"), true),
+            (ResponseTemplate::new(429), true),
+            (ResponseTemplate::new(408), true),
+            (
+                ResponseTemplate::new(400)
+                    .set_body_raw(fixture("meta_error_response_rate_limit.json"), "application/json"),
+                true,
+            ),
+            (ResponseTemplate::new(400).set_body_json(graph_error(4, "Application request limit")), true),
+            (
+                {
+                    let mut body = graph_error(131000, "Something went wrong");
+                    body["error"]["is_transient"] = Value::Bool(true);
+                    ResponseTemplate::new(400).set_body_json(body)
+                },
+                true,
+            ),
+            (ResponseTemplate::new(404).set_body_json(graph_error(100, "Unsupported get request")), false),
+            (
+                ResponseTemplate::new(401).set_body_json(graph_error(190, "Error validating access token")),
+                false,
+            ),
+            (ResponseTemplate::new(403), false),
+            // 2xx but not the metadata object.
+            (ResponseTemplate::new(200).set_body_string("not json"), false),
+            (ResponseTemplate::new(200).set_body_json(serde_json::json!([1, 2])), false),
+            (ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": MEDIA_ID})), false),
+            (ResponseTemplate::new(200).set_body_json(serde_json::json!({"url": ""})), false),
+            (
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"url": "file:///etc/passwd"})),
+                false,
+            ),
+            (ResponseTemplate::new(200).set_body_json(serde_json::json!({"url": "not a url"})), false),
+            (ResponseTemplate::new(200).set_body_bytes(vec![b' '; MAX_METADATA_BYTES + 1]), false),
+        ];
+        for (i, (answer, retryable)) in cases.into_iter().enumerate() {
+            let server = MockServer::start().await;
+            mount_metadata(&server, answer).await;
+            match fetch(&server, 1_000_000).await {
+                Err(FetchError::Retryable(reason)) if retryable => {
+                    assert!(!reason.contains(TOKEN), "{reason}")
+                }
+                Err(FetchError::Permanent(reason)) if !retryable => {
+                    assert!(!reason.contains(TOKEN), "{reason}")
+                }
+                other => panic!("case {i}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn fetch_media_download_errors_are_classified() {
+        for (status, retryable) in [(404, false), (403, false), (500, true), (503, true), (429, true)] {
+            let server = MockServer::start().await;
+            mount_metadata(&server, ResponseTemplate::new(200).set_body_json(media_metadata(&server))).await;
+            mount_download(&server, ResponseTemplate::new(status), 1).await;
+            let result = fetch(&server, 1_000_000).await;
+            if retryable {
+                assert!(matches!(result, Err(FetchError::Retryable(_))), "{status}: {result:?}");
+            } else {
+                assert!(matches!(result, Err(FetchError::Permanent(_))), "{status}: {result:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn fetch_media_transport_failures() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let result = client().fetch_media(&format!("http://{addr}"), "v23.0", TOKEN, MEDIA_ID, 1000).await;
+        assert!(matches!(result, Err(FetchError::Retryable(_))), "{result:?}");
+        let result = client().fetch_media("not a url", "v23.0", TOKEN, MEDIA_ID, 1000).await;
+        assert!(matches!(result, Err(FetchError::Permanent(_))), "{result:?}");
+        // The metadata points at a host that is gone: retryable (a new URL may work).
+        let server = MockServer::start().await;
+        let mut metadata = media_metadata(&server);
+        metadata["url"] = format!("http://{addr}/x").into();
+        mount_metadata(&server, ResponseTemplate::new(200).set_body_json(metadata)).await;
+        let result = fetch(&server, 1_000_000).await;
+        assert!(matches!(result, Err(FetchError::Retryable(_))), "{result:?}");
+    }
+
     #[test]
     fn retry_after_formats() {
         assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
@@ -1526,6 +2241,101 @@ mod tests {
                 }
                 let body = serde_json::to_vec(&v).expect("ser");
                 check(&body, &mut rng);
+            }
+        }
+    }
+    // -- property-based fuzzing ------------------------------------------------------------
+
+    /// A JSON value of any type for a media field, biased towards plausible ids.
+    fn arbitrary_field() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            "[0-9]{1,20}".prop_map(Value::String),
+            "[A-Za-z0-9_./%?#-]{0,12}".prop_map(Value::String),
+            any::<String>().prop_map(Value::String),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            any::<bool>().prop_map(Value::Bool),
+            Just(serde_json::json!({"nested": [1]})),
+        ]
+    }
+
+    fn media_fixtures() -> [Vec<u8>; 4] {
+        [
+            fixture("meta_inbound_image.json"),
+            fixture("meta_inbound_audio.json"),
+            fixture("meta_inbound_document.json"),
+            fixture("meta_status_failed.json"),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn proptest_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse_webhook(&bytes);
+            let _ = verify_signature(FIXTURE_SECRET, &bytes, Some(&String::from_utf8_lossy(&bytes)));
+        }
+
+        /// Splices random bytes over a random range of a real media fixture, so the parser
+        /// gets deep into the media path with broken input.
+        #[test]
+        fn proptest_spliced_fixtures_never_panic(
+            which in 0usize..4,
+            start in any::<proptest::sample::Index>(),
+            len in 0usize..48,
+            replacement in proptest::collection::vec(any::<u8>(), 0..48),
+        ) {
+            let mut body = media_fixtures()[which].clone();
+            let start = start.index(body.len());
+            let end = (start + len).min(body.len());
+            body.splice(start..end, replacement);
+            let _ = parse_webhook(&body);
+        }
+
+        /// Any values in the media fields: the batch never fails, and the message is media
+        /// exactly when the id is a usable one, with the other fields carried over verbatim.
+        #[test]
+        fn proptest_media_fields(
+            kind in prop_oneof![
+                Just("image"), Just("audio"), Just("video"), Just("document"), Just("sticker")
+            ],
+            id in arbitrary_field(),
+            mime_type in arbitrary_field(),
+            caption in arbitrary_field(),
+            filename in arbitrary_field(),
+        ) {
+            let message = serde_json::json!({
+                "from": "15551234567", "id": "wamid.P", "timestamp": "1767607200", "type": kind,
+                kind: {"id": id, "mime_type": mime_type, "caption": caption, "filename": filename},
+            });
+            let batch = parse_webhook(&envelope_with_message(message));
+            prop_assert!(batch.is_ok(), "{batch:?}");
+            let body = batch.expect("checked").messages.remove(0).body;
+            let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+            let usable_id = match &id {
+                Value::String(s) => Some(s.trim().to_owned()).filter(|s| is_valid_media_id(s)),
+                Value::Number(n) if n.is_u64() => Some(n.to_string()),
+                _ => None,
+            };
+            match usable_id {
+                Some(id) => {
+                    let expected = InboundBody::Media(InboundMedia {
+                        kind: MediaKind::parse(kind).expect("media kind"),
+                        source: MediaSource::MetaMediaId(id),
+                        content_type: text(&mime_type),
+                        caption: text(&caption),
+                        filename: text(&filename),
+                    });
+                    prop_assert_eq!(body, expected);
+                }
+                None => {
+                    prop_assert!(
+                        matches!(&body, InboundBody::Unsupported { kind: k, .. } if k == kind),
+                        "{body:?}"
+                    );
+                }
             }
         }
     }

@@ -41,10 +41,10 @@ pub enum InboundBody {
     /// An image, audio, video, document or sticker. The bytes are not in the webhook: the
     /// media fetcher downloads them from `source` into the blob store soon after.
     Media(InboundMedia),
-    /// Everything that is not plain text (image, audio, location, button taps …) until
-    /// the contact center handles it natively. `kind` is the provider's type name (Meta
-    /// `type`); `summary` is a one-line text an agent can read: the caption, the tapped
-    /// button's title, `"[location] lat,lon"`, or `"[type]"` when there is nothing better.
+    /// Everything that is neither text nor media (location, button and list replies,
+    /// reactions ...). `kind` is the provider's type name (Meta `type`); `summary` is a
+    /// one-line text an agent can read: the tapped button's title, `"[location] lat,lon"`,
+    /// or `"[type]"` when there is nothing better.
     Unsupported {
         kind: String,
         summary: String,

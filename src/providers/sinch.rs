@@ -7,15 +7,22 @@
 //! - Webhook bodies carry one event each; we read `MESSAGE_INBOUND` (`message`) and
 //!   `MESSAGE_DELIVERY` (`message_delivery_report`) and ignore every other trigger
 //!   ([`parse_webhook`]).
+//! - Inbound `media_message` and `media_card_message` become [`InboundBody::Media`] with a
+//!   [`MediaSource::Url`]; [`SinchClient::fetch_media`] downloads it.
 //! - Sending is `POST {api_base}/v1/projects/{project_id}/messages:send` with an OAuth2
-//!   client-credentials Bearer token, cached per key id by [`SinchClient`].
+//!   client-credentials Bearer token, cached per key id by [`SinchClient`]:
+//!   [`SinchClient::send`] carries text (`text_message`), media (`media_message`, or a
+//!   `card_message` when an image or video has a caption) and WhatsApp templates
+//!   (`template_message.channel_template.WHATSAPP`).
 //!
 //! Mapping choices:
 //! - `InboundMessage::to_phone_number_id` is the envelope `app_id`: Sinch addresses the
 //!   business by Conversation app, never by phone number or Meta phone_number_id, so the
 //!   app id is the only business identifier the payload carries.
 //! - `InboundBody::Unsupported::kind` is the Sinch `contact_message` variant key
-//!   (`media_message`, `location_message`, `choice_response_message` …).
+//!   (`location_message`, `choice_response_message` …).
+//! - The callbacks carry no MIME type, so an inbound media item's kind comes from its URL's
+//!   file extension.
 //!
 //! Reference: the Sinch section of the provider notes; fixtures under `tests/fixtures/sinch_*`.
 
@@ -30,10 +37,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::http::{classify_transport_error, parse_retry_after, truncate};
+use super::http::{classify_transport_error, download, parse_retry_after, truncate};
 use super::{
-    DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
-    WebhookError,
+    DeliveryStatus, FetchError, FetchedMedia, InboundBody, InboundMedia, InboundMessage, MediaKind,
+    MediaSource, OutboundContent, OutboundMedia, OutboundTemplate, ProviderError, SendOutcome, StatusUpdate,
+    WebhookBatch, WebhookError,
 };
 
 type HmacSha256 = Hmac<Sha256>;
@@ -49,17 +57,48 @@ pub const ALGORITHM_HEADER: &str = "x-sinch-webhook-signature-algorithm";
 /// between being read from the cache and reaching Sinch.
 pub const DEFAULT_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
-/// Sinch reason codes that mean "the 24-hour window is closed" and similar per-message
-/// verdicts. When one appears in a synchronous error we surface it as the code, because
-/// the contact center reacts to it (offer a template) rather than to the generic status.
-const REASON_CODES: [&str; 6] = [
+/// Sinch reason codes (`reason.code` in delivery callbacks, sinch-sdk-python
+/// `reason_code_type.py`) that mean something the contact center reacts to: the 24-hour
+/// window is closed (offer a template), the template or media was refused (fix it), the
+/// recipient cannot be reached. When one appears in a synchronous error we surface it as
+/// the error code instead of the generic gRPC status. `UNKNOWN` is left out: the status
+/// says as much. Whether Sinch ever puts these in a synchronous error (rather than only in
+/// a later `FAILED` callback) is UNCONFIRMED, so they are looked for anywhere in the error.
+const REASON_CODES: [&str; 26] = [
     "OUTSIDE_ALLOWED_SENDING_WINDOW",
     "RECIPIENT_NOT_OPTED_IN",
     "RECIPIENT_INVALID_CHANNEL_IDENTITY",
     "RECIPIENT_NOT_REACHABLE",
     "DELIVERY_REJECTED_DUE_TO_POLICY",
     "RATE_LIMITED",
+    "INTERNAL_ERROR",
+    "CHANNEL_FAILURE",
+    "CHANNEL_BAD_CONFIGURATION",
+    "CHANNEL_CONFIGURATION_MISSING",
+    "MEDIA_TYPE_UNSUPPORTED",
+    "MEDIA_TOO_LARGE",
+    "MEDIA_NOT_REACHABLE",
+    "NO_CHANNELS_LEFT",
+    "TEMPLATE_NOT_FOUND",
+    "TEMPLATE_INSUFFICIENT_PARAMETERS",
+    "TEMPLATE_NON_EXISTING_LANGUAGE_OR_VERSION",
+    "DELIVERY_TIMED_OUT",
+    "CONTACT_NOT_FOUND",
+    "BAD_REQUEST",
+    "UNKNOWN_APP",
+    "NO_CHANNEL_IDENTITY_FOR_CONTACT",
+    "CHANNEL_REJECT",
+    "NO_PERMISSION",
+    "NO_PROFILE_AVAILABLE",
+    "UNSUPPORTED_OPERATION",
 ];
+
+/// The reason codes that say "later may work" whatever the HTTP status: rate limiting.
+/// Everything else in [`REASON_CODES`] is a verdict on this message (window closed, no
+/// such template, media too large …), so retrying the same request cannot help.
+/// `INTERNAL_ERROR` and `DELIVERY_TIMED_OUT` are not retried on their own: a retry may
+/// deliver twice, and a Sinch-side failure already comes with a 5xx, which is retried.
+const RETRYABLE_REASON_CODES: [&str; 1] = ["RATE_LIMITED"];
 
 fn hmac_sha256(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length (long keys are hashed first), so this cannot fail.
@@ -271,17 +310,12 @@ fn inbound_body(cm: &Map<String, Value>) -> InboundBody {
     {
         return InboundBody::Text(text.to_owned());
     }
+    if matches!(kind.as_str(), "media_message" | "media_card_message")
+        && let Some(media) = inbound_media(payload)
+    {
+        return InboundBody::Media(media);
+    }
     let summary = match kind.as_str() {
-        "media_message" => {
-            let media = str_at(payload, "url").map(media_kind).unwrap_or("media");
-            Some(match str_at(payload, "filename_override") {
-                Some(name) => format!("[{media}] {}", truncate(name)),
-                None => format!("[{media}]"),
-            })
-        }
-        "media_card_message" => str_at(payload, "caption")
-            .map(str::to_owned)
-            .or_else(|| str_at(payload, "url").map(|u| format!("[{}]", media_kind(u)))),
         "location_message" => {
             let coord = |k: &str| payload.get("coordinates").and_then(|c| c.get(k)).and_then(Value::as_f64);
             match (coord("latitude"), coord("longitude")) {
@@ -292,23 +326,99 @@ fn inbound_body(cm: &Map<String, Value>) -> InboundBody {
         // WhatsApp button and list replies arrive here; Sinch gives the postback data of
         // the chosen option, not its title.
         "choice_response_message" => str_at(payload, "postback_data").map(str::to_owned),
+        // Media without a URL has nothing to fetch; its caption is all the agent can see.
+        "media_card_message" => str_at(payload, "caption").map(str::to_owned),
         _ => None,
     };
     InboundBody::Unsupported { kind: kind.clone(), summary: summary.unwrap_or_else(|| format!("[{kind}]")) }
 }
 
-/// Sinch sends no mime type; the URL's extension is the best hint for the agent.
-fn media_kind(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or_default();
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "jpg" | "jpeg" | "png" | "gif" => "image",
-        "webp" => "sticker",
-        "mp4" | "3gp" | "mov" => "video",
-        "ogg" | "opus" | "mp3" | "m4a" | "aac" | "amr" => "audio",
-        "pdf" | "doc" | "docx" | "xls" | "xlsx" | "ppt" | "pptx" | "txt" | "csv" | "zip" => "document",
-        _ => "media",
+/// `media_message{url, thumbnail_url?, filename_override?}` or `media_card_message{url,
+/// caption}`; `None` without a URL.
+///
+/// The callback has no MIME type (UNCONFIRMED whether newer payloads add one, so a
+/// `mime_type` or `media_type` field is read when present); otherwise the kind comes from
+/// the URL's extension, and the download's `Content-Type` is what the media fetcher
+/// stores. A document's file name is `filename_override`, else the URL's last segment.
+fn inbound_media(payload: &Value) -> Option<InboundMedia> {
+    let url = str_at(payload, "url")?.trim();
+    let declared = ["mime_type", "media_type"].iter().find_map(|k| str_at(payload, k)).map(str::trim);
+    let content_type = declared.filter(|t| t.contains('/'));
+    let kind = match (content_type, declared.and_then(|t| MediaKind::parse(&t.to_ascii_lowercase()))) {
+        (Some(ct), _) => MediaKind::from_content_type(ct),
+        (None, Some(kind)) => kind,
+        (None, None) => media_kind_from_url(url),
+    };
+    let filename = str_at(payload, "filename_override")
+        .map(str::to_owned)
+        .or_else(|| (kind == MediaKind::Document).then(|| last_path_segment(url)).flatten());
+    Some(InboundMedia {
+        kind,
+        source: MediaSource::Url(url.to_owned()),
+        content_type: content_type.map(str::to_owned),
+        caption: str_at(payload, "caption").map(str::to_owned),
+        filename,
+    })
+}
+
+/// The file extension of the URL's path (query and fragment ignored), lower-cased.
+fn url_extension(url: &str) -> Option<String> {
+    let segment = last_raw_segment(url)?;
+    let (_, ext) = segment.rsplit_once('.')?;
+    Some(ext.to_ascii_lowercase())
+}
+
+/// The kind WhatsApp would file the URL's extension under. `webp` is an image (a sticker
+/// only when the sender says so, which Sinch does not pass on); unknown types are
+/// documents, as WhatsApp sends them.
+fn media_kind_from_url(url: &str) -> MediaKind {
+    match url_extension(url).as_deref() {
+        Some("jpg" | "jpeg" | "png" | "webp") => MediaKind::Image,
+        Some("mp4" | "3gp") => MediaKind::Video,
+        Some("ogg" | "opus" | "mp3" | "amr" | "aac" | "m4a") => MediaKind::Audio,
+        _ => MediaKind::Document,
     }
+}
+
+/// The last non-empty path segment, still percent-encoded; `None` for a bare host.
+fn last_raw_segment(url: &str) -> Option<&str> {
+    let before_query = url.split(['?', '#']).next().unwrap_or_default();
+    let path = match before_query.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map(|(_, path)| path)?,
+        None => before_query,
+    };
+    path.rsplit('/').find(|s| !s.is_empty())
+}
+
+/// The URL's last path segment, percent-decoded, as a file name.
+fn last_path_segment(url: &str) -> Option<String> {
+    let raw = last_raw_segment(url)?;
+    let name = percent_decode(raw);
+    // A decoded '/' or '\\' would make the name a path.
+    let name = name.replace(['/', '\\'], "_");
+    (!name.trim().is_empty()).then_some(name)
+}
+
+/// `%XX` to bytes (invalid escapes kept as they are); non-UTF-8 results are decoded lossily.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) =
+                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+        {
+            // Two hex digits are at most 0xFF.
+            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn normalize_report(report: &Value, envelope: &Envelope) -> Result<Option<StatusUpdate>, WebhookError> {
@@ -410,14 +520,40 @@ struct ChannelIdentity {
     identity: String,
 }
 
+/// The `message` of a send request: exactly one variant key (`text_message` …).
 #[derive(Serialize)]
-struct OutMessage<'a> {
-    text_message: TextMessage<'a>,
+enum OutMessage<'a> {
+    #[serde(rename = "text_message")]
+    Text { text: &'a str },
+    #[serde(rename = "media_message")]
+    Media(OutMedia<'a>),
+    /// Media with a caption (see [`outbound_media_message`]).
+    #[serde(rename = "card_message")]
+    Card { title: &'a str, media_message: OutMedia<'a> },
+    #[serde(rename = "template_message")]
+    Template { channel_template: ChannelTemplate<'a> },
 }
 
 #[derive(Serialize)]
-struct TextMessage<'a> {
-    text: &'a str,
+struct OutMedia<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filename_override: Option<&'a str>,
+}
+
+/// `channel_template.WHATSAPP`: a Meta-approved template referenced by name.
+#[derive(Serialize)]
+struct ChannelTemplate<'a> {
+    #[serde(rename = "WHATSAPP")]
+    whatsapp: WhatsAppTemplate<'a>,
+}
+
+#[derive(Serialize)]
+struct WhatsAppTemplate<'a> {
+    template_id: &'a str,
+    language_code: &'a str,
+    /// `body[1]text`, `body[2]text` … (1-based, per Sinch's WhatsApp channel docs).
+    parameters: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -512,6 +648,82 @@ impl SinchClient {
         to_e164: &str,
         body: &str,
     ) -> SendOutcome {
+        let message = OutMessage::Text { text: body };
+        let target = SendTarget { auth_base_url, api_base_url, project_id, key_id, key_secret };
+        self.send_message(&target, app_id, to_e164, message).await
+    }
+
+    /// Sends any [`OutboundContent`]; the outbox's single entry point. Arguments and
+    /// failure handling are those of [`SinchClient::send_text`].
+    ///
+    /// - Text: `text_message{text}`.
+    /// - Media: `media_message{url, filename_override?}` (`sinch_outbound_media.json`);
+    ///   Sinch picks the WhatsApp type from the URL. See [`outbound_media_message`] for
+    ///   captions.
+    /// - Template: `template_message.channel_template.WHATSAPP{template_id: name,
+    ///   language_code, parameters{"body[1]text": …}}` (`sinch_outbound_template.json`).
+    ///   Templates are referenced by name; only body parameters are sent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &self,
+        auth_base_url: &str,
+        api_base_url: &str,
+        project_id: &str,
+        app_id: &str,
+        key_id: &str,
+        key_secret: &str,
+        to_e164: &str,
+        content: &OutboundContent,
+    ) -> SendOutcome {
+        let message = match content {
+            OutboundContent::Text(text) => OutMessage::Text { text },
+            OutboundContent::Media(media) => outbound_media_message(media),
+            OutboundContent::Template(OutboundTemplate { name, language, body_parameters }) => {
+                OutMessage::Template {
+                    channel_template: ChannelTemplate {
+                        whatsapp: WhatsAppTemplate {
+                            template_id: name,
+                            language_code: language,
+                            parameters: body_parameters
+                                .iter()
+                                .enumerate()
+                                .map(|(i, p)| (format!("body[{}]text", i + 1), Value::String(p.clone())))
+                                .collect(),
+                        },
+                    },
+                }
+            }
+        };
+        let target = SendTarget { auth_base_url, api_base_url, project_id, key_id, key_secret };
+        self.send_message(&target, app_id, to_e164, message).await
+    }
+
+    /// Downloads an inbound media item's URL, holding at most `max_bytes`.
+    ///
+    /// A plain GET: whether Sinch's media URLs need authentication is UNCONFIRMED (Sinch
+    /// only says they "may require authentication for some channels"); the ones seen are
+    /// pre-signed links. If WhatsApp media starts answering 401/403, this is where the
+    /// bearer token would go (those answers are permanent failures today). Anything but an
+    /// absolute http(s) URL is [`FetchError::Permanent`] without a request.
+    pub async fn fetch_media(&self, url: &str, max_bytes: u64) -> Result<FetchedMedia, FetchError> {
+        let parsed = reqwest::Url::parse(url.trim())
+            .map_err(|_| FetchError::Permanent("media URL is not an absolute URL".into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::Permanent("media URL is not http(s)".into()));
+        }
+        download(self.http.get(parsed), max_bytes).await
+    }
+
+    /// Posts one message, with the token cache and the single retry on a 401 to a cached
+    /// token.
+    async fn send_message(
+        &self,
+        target: &SendTarget<'_>,
+        app_id: &str,
+        to_e164: &str,
+        message: OutMessage<'_>,
+    ) -> SendOutcome {
+        let SendTarget { auth_base_url, api_base_url, project_id, key_id, key_secret } = *target;
         let payload = SendRequest {
             app_id,
             recipient: Recipient {
@@ -522,7 +734,7 @@ impl SinchClient {
                     }],
                 },
             },
-            message: OutMessage { text_message: TextMessage { text: body } },
+            message,
             channel_priority_order: ["WHATSAPP"],
         };
         let url = format!(
@@ -636,6 +848,46 @@ impl SinchClient {
     }
 }
 
+/// Where and as whom to send: the per-account settings every send needs.
+#[derive(Clone, Copy)]
+struct SendTarget<'a> {
+    auth_base_url: &'a str,
+    api_base_url: &'a str,
+    project_id: &'a str,
+    key_id: &'a str,
+    key_secret: &'a str,
+}
+
+/// Outbound media.
+///
+/// Sinch's `media_message` has no caption field. The provider notes list no outbound
+/// `media_card_message`, but Sinch's WhatsApp channel docs say a `card_message` is
+/// transcoded to a WhatsApp media message with a plain-text caption, and that image and
+/// video media in a card are shown as rich content (sinch/docs, 2021; how `title` is laid
+/// out in the caption is UNCONFIRMED). So:
+/// - an image or video with a caption goes as `card_message{title: caption, media_message}`;
+/// - a document, audio or sticker goes as `media_message`, and a caption is dropped: in a
+///   card, audio and stickers become a plain link and documents only sometimes render,
+///   which is worse than a missing caption (audio and stickers have no caption on
+///   WhatsApp anyway). The file name travels as `filename_override`.
+fn outbound_media_message(media: &OutboundMedia) -> OutMessage<'_> {
+    let out = OutMedia {
+        url: &media.url,
+        filename_override: media.filename.as_deref().filter(|f| !f.trim().is_empty()),
+    };
+    let caption = media.caption.as_deref().filter(|c| !c.trim().is_empty());
+    match (caption, media.kind) {
+        (Some(title), MediaKind::Image | MediaKind::Video) => {
+            OutMessage::Card { title, media_message: OutMedia { filename_override: None, ..out } }
+        }
+        (Some(_), kind) => {
+            tracing::debug!(kind = kind.as_str(), "Sinch media_message has no caption; caption not sent");
+            OutMessage::Media(out)
+        }
+        (None, _) => OutMessage::Media(out),
+    }
+}
+
 fn to_e164_lenient(number: &str) -> String {
     // An empty number stays empty; Sinch rejects it with a 400, which is the right outcome.
     to_e164(number).unwrap_or_default()
@@ -679,15 +931,21 @@ async fn classify_send_response(response: reqwest::Response) -> SendOutcome {
     let api = serde_json::from_slice::<ErrorBody>(&body).ok().map(|b| b.error);
     let code = status.as_u16();
     let api_status = api.as_ref().and_then(|a| a.status.as_deref());
+    // A Sinch reason code (e.g. the window one) anywhere in the error wins over the generic
+    // gRPC status, because callers act on it.
+    let reason = api
+        .as_ref()
+        .and_then(|a| reason_code_in(&format!("{} {}", a.message.as_deref().unwrap_or(""), a.details)));
     let retryable = code == 429
         || code == 408
         || status.is_server_error()
-        || matches!(api_status, Some("RESOURCE_EXHAUSTED" | "UNAVAILABLE"));
+        || matches!(api_status, Some("RESOURCE_EXHAUSTED" | "UNAVAILABLE"))
+        || reason.is_some_and(|r| RETRYABLE_REASON_CODES.contains(&r));
     if retryable {
         let reason = match &api {
             Some(a) => format!(
                 "HTTP {code}: {}: {}",
-                a.status.as_deref().unwrap_or("?"),
+                reason.or(a.status.as_deref()).unwrap_or("?"),
                 truncate(a.message.as_deref().unwrap_or(""))
             ),
             None => format!("HTTP {code}"),
@@ -697,15 +955,11 @@ async fn classify_send_response(response: reqwest::Response) -> SendOutcome {
 
     let error = match api {
         Some(a) => {
-            // A Sinch reason code (e.g. the window one) anywhere in the error wins over
-            // the generic gRPC status, because callers act on it.
-            let haystack = format!("{} {}", a.message.as_deref().unwrap_or(""), a.details);
-            let reason = REASON_CODES.iter().find(|r| haystack.contains(*r));
             let details = (!a.details.is_null() && a.details != Value::Array(vec![]))
                 .then(|| truncate(&a.details.to_string()));
             ProviderError {
                 code: reason
-                    .map(|r| (*r).to_owned())
+                    .map(str::to_owned)
                     .or_else(|| a.status.clone().filter(|s| !s.is_empty()))
                     .unwrap_or_else(|| format!("http_{code}")),
                 title: truncate(a.message.as_deref().unwrap_or("")),
@@ -719,6 +973,13 @@ async fn classify_send_response(response: reqwest::Response) -> SendOutcome {
         },
     };
     SendOutcome::Rejected { http_status: code, error }
+}
+
+/// The first whole word of `text` that is one of [`REASON_CODES`]. Whole words, so that
+/// e.g. `RATE_LIMITED_BY_CARRIER` (or a code inside a longer one) is not misread.
+fn reason_code_in(text: &str) -> Option<&'static str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find_map(|word| REASON_CODES.iter().find(|code| **code == word).copied())
 }
 
 #[cfg(test)]
@@ -959,12 +1220,28 @@ mod tests {
             (
                 "sinch_inbound_media.json",
                 "01HFAKEINMSG0000000000002",
-                unsupported("media_message", "[image]"),
+                InboundBody::Media(InboundMedia {
+                    kind: MediaKind::Image,
+                    source: MediaSource::Url(
+                        "https://example-media.sinch.invalid/whatsapp/FAKE-MEDIA-ID.jpg".into(),
+                    ),
+                    content_type: None,
+                    caption: None,
+                    filename: None,
+                }),
             ),
             (
                 "sinch_inbound_media_card.json",
                 "01HFAKEINMSG0000000000003",
-                unsupported("media_card_message", "my invoice"),
+                InboundBody::Media(InboundMedia {
+                    kind: MediaKind::Document,
+                    source: MediaSource::Url(
+                        "https://example-media.sinch.invalid/whatsapp/FAKE-MEDIA-ID2.pdf".into(),
+                    ),
+                    content_type: None,
+                    caption: Some("my invoice".into()),
+                    filename: Some("FAKE-MEDIA-ID2.pdf".into()),
+                }),
             ),
             (
                 "sinch_inbound_location.json",
@@ -1004,22 +1281,68 @@ mod tests {
     #[test]
     fn summaries_for_other_contact_messages() {
         use serde_json::json;
+        let media = |kind, url: &str, caption: Option<&str>, filename: Option<&str>| {
+            InboundBody::Media(InboundMedia {
+                kind,
+                source: MediaSource::Url(url.into()),
+                content_type: None,
+                caption: caption.map(str::to_owned),
+                filename: filename.map(str::to_owned),
+            })
+        };
         let cases = [
             (
                 json!({"media_message": {
                     "url": "https://x/a.PDF?sig=1", "filename_override": "invoice.pdf"
                 }}),
-                unsupported("media_message", "[document] invoice.pdf"),
+                media(MediaKind::Document, "https://x/a.PDF?sig=1", None, Some("invoice.pdf")),
             ),
             (
-                json!({"media_message": {"url": "https://x/voice.ogg"}}),
-                unsupported("media_message", "[audio]"),
+                json!({"media_message": {"url": "https://x/voice.ogg", "thumbnail_url": "https://x/t.jpg"}}),
+                media(MediaKind::Audio, "https://x/voice.ogg", None, None),
             ),
-            (json!({"media_message": {"url": "https://x/noext"}}), unsupported("media_message", "[media]")),
+            (
+                json!({"media_message": {"url": "https://x/noext"}}),
+                media(MediaKind::Document, "https://x/noext", None, Some("noext")),
+            ),
+            (
+                json!({"media_message": {"url": "https://x/d/My%20Scan.pdf#p=2"}}),
+                media(MediaKind::Document, "https://x/d/My%20Scan.pdf#p=2", None, Some("My Scan.pdf")),
+            ),
+            (
+                json!({"media_message": {"url": "https://x/", "filename_override": ""}}),
+                media(MediaKind::Document, "https://x/", None, None),
+            ),
             (
                 json!({"media_card_message": {"url": "https://x/v.mp4", "caption": ""}}),
-                unsupported("media_card_message", "[video]"),
+                media(MediaKind::Video, "https://x/v.mp4", None, None),
             ),
+            (
+                json!({"media_card_message": {"url": "https://x/p.WEBP", "caption": "look"}}),
+                media(MediaKind::Image, "https://x/p.WEBP", Some("look"), None),
+            ),
+            // A declared type wins over the extension (no such field is documented today).
+            (
+                json!({"media_message": {"url": "https://x/a.bin", "mime_type": "audio/ogg"}}),
+                InboundBody::Media(InboundMedia {
+                    kind: MediaKind::Audio,
+                    source: MediaSource::Url("https://x/a.bin".into()),
+                    content_type: Some("audio/ogg".into()),
+                    caption: None,
+                    filename: None,
+                }),
+            ),
+            (
+                json!({"media_message": {"url": "https://x/a.bin", "media_type": "VIDEO"}}),
+                media(MediaKind::Video, "https://x/a.bin", None, None),
+            ),
+            // Without a URL there is nothing to fetch.
+            (json!({"media_message": {}}), unsupported("media_message", "[media_message]")),
+            (
+                json!({"media_card_message": {"url": " ", "caption": "lost photo"}}),
+                unsupported("media_card_message", "lost photo"),
+            ),
+            (json!({"media_message": {"url": 5}}), unsupported("media_message", "[media_message]")),
             (
                 json!({"fallback_message": {"reason": {"code": "UNKNOWN"}, "raw_message": "{}"}}),
                 unsupported("fallback_message", "[fallback_message]"),
@@ -1043,6 +1366,37 @@ mod tests {
         for (cm, expected) in cases {
             assert_eq!(body_for(cm.clone()), expected, "{cm}");
         }
+    }
+
+    #[test]
+    fn media_kind_and_file_name_from_url() {
+        for (url, kind) in [
+            ("https://x/a.jpg", MediaKind::Image),
+            ("https://x/a.JPEG?x=1.mp4", MediaKind::Image),
+            ("https://x/a.png#frag.ogg", MediaKind::Image),
+            ("https://x/a.webp", MediaKind::Image),
+            ("https://x/a.mp4", MediaKind::Video),
+            ("https://x/a.3gp", MediaKind::Video),
+            ("https://x/a.opus", MediaKind::Audio),
+            ("https://x/a.ogg", MediaKind::Audio),
+            ("https://x/a.mp3", MediaKind::Audio),
+            ("https://x/a.amr", MediaKind::Audio),
+            ("https://x/a.aac", MediaKind::Audio),
+            ("https://x/a.m4a", MediaKind::Audio),
+            ("https://x/a.pdf", MediaKind::Document),
+            ("https://x/a.gif", MediaKind::Document),
+            ("https://x.jpg", MediaKind::Document),
+            ("https://x.jpg/", MediaKind::Document),
+            ("https://x/dir.jpg/", MediaKind::Image),
+            ("", MediaKind::Document),
+        ] {
+            assert_eq!(media_kind_from_url(url), kind, "{url}");
+        }
+        assert_eq!(last_path_segment("https://x/a/b%2F..%5Cc.pdf?q"), Some("b_.._c.pdf".into()));
+        assert_eq!(last_path_segment("https://x/%E2%82%AC%zz.pdf"), Some("€%zz.pdf".into()));
+        assert_eq!(last_path_segment("https://x/%FF.pdf"), Some("\u{FFFD}.pdf".into()));
+        assert_eq!(last_path_segment("https://x"), None);
+        assert_eq!(last_path_segment("https://x/%20"), None);
     }
 
     #[test]
@@ -1523,6 +1877,293 @@ mod tests {
         assert_eq!(count(&requests, "/oauth2/token"), 2);
     }
 
+    // -- send(OutboundContent) -----------------------------------------------------------
+
+    async fn mount_send_expecting(server: &MockServer, expected: Value) {
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/projects/{PROJECT}/messages:send")))
+            .and(header("authorization", "Bearer tok"))
+            .and(body_json(expected))
+            .respond_with(sent_response())
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    async fn send_content(server: &MockServer, content: &OutboundContent) -> SendOutcome {
+        client()
+            .send(
+                &server.uri(),
+                &server.uri(),
+                PROJECT,
+                APP_ID,
+                "key-id",
+                "key-secret",
+                "+15551234567",
+                content,
+            )
+            .await
+    }
+
+    /// A fixture's request body without the optional fields `send` never sets.
+    fn expected_body(name: &str) -> Value {
+        let mut expected = fixture_json(name);
+        if let Value::Object(m) = &mut expected {
+            m.remove("message_metadata");
+            m.remove("correlation_id");
+        }
+        expected
+    }
+
+    /// The text fixture's envelope with another `message`.
+    fn body_with_message(message: Value) -> Value {
+        let mut expected = expected_body("sinch_outbound_text.json");
+        expected["message"] = message;
+        expected
+    }
+
+    fn outbound_media(
+        kind: MediaKind,
+        url: &str,
+        caption: Option<&str>,
+        filename: Option<&str>,
+    ) -> OutboundContent {
+        OutboundContent::Media(OutboundMedia {
+            kind,
+            url: url.into(),
+            content_type: "application/octet-stream".into(),
+            caption: caption.map(str::to_owned),
+            filename: filename.map(str::to_owned),
+        })
+    }
+
+    const INVOICE_URL: &str = "https://cdn.example.com/files/invoice-4711.pdf";
+
+    #[tokio::test]
+    async fn send_text_content_matches_fixture() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send_expecting(&server, expected_body("sinch_outbound_text.json")).await;
+        let content = OutboundContent::Text("Hello Jane, agent Sam here.".into());
+        assert_eq!(send_content(&server, &content).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_media_matches_fixture() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send_expecting(&server, expected_body("sinch_outbound_media.json")).await;
+        let content = outbound_media(MediaKind::Document, INVOICE_URL, None, None);
+        assert_eq!(send_content(&server, &content).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_media_with_file_name_sets_filename_override() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send_expecting(
+            &server,
+            body_with_message(serde_json::json!({"media_message": {
+                "url": INVOICE_URL, "filename_override": "Invoice 4711.pdf"
+            }})),
+        )
+        .await;
+        let content = outbound_media(MediaKind::Document, INVOICE_URL, None, Some("Invoice 4711.pdf"));
+        assert_eq!(send_content(&server, &content).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_captioned_image_is_a_card_message() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        let url = "https://cdn.example.com/files/box.jpg";
+        mount_send_expecting(
+            &server,
+            body_with_message(serde_json::json!({"card_message": {
+                "title": "The damaged box", "media_message": {"url": url}
+            }})),
+        )
+        .await;
+        let content = outbound_media(MediaKind::Image, url, Some("The damaged box"), Some("box.jpg"));
+        assert_eq!(send_content(&server, &content).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_captioned_document_stays_a_media_message() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send_expecting(&server, expected_body("sinch_outbound_media.json")).await;
+        // Documents (and audio) keep media_message; the caption cannot travel. A blank
+        // caption on an image is no caption either.
+        let content =
+            outbound_media(MediaKind::Document, INVOICE_URL, Some("Here is your invoice"), Some(" "));
+        assert_eq!(send_content(&server, &content).await, accepted());
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        let url = "https://cdn.example.com/files/box.jpg";
+        mount_send_expecting(&server, body_with_message(serde_json::json!({"media_message": {"url": url}})))
+            .await;
+        let content = outbound_media(MediaKind::Image, url, Some("  "), None);
+        assert_eq!(send_content(&server, &content).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_template_matches_fixture() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send_expecting(&server, expected_body("sinch_outbound_template.json")).await;
+        let content = OutboundContent::Template(OutboundTemplate {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            body_parameters: vec!["Jane".into(), "4711".into()],
+        });
+        assert_eq!(send_content(&server, &content).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_template_without_parameters() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send_expecting(
+            &server,
+            body_with_message(serde_json::json!({"template_message": {"channel_template": {"WHATSAPP": {
+                "template_id": "hello_world", "language_code": "en", "parameters": {}
+            }}}})),
+        )
+        .await;
+        let content = OutboundContent::Template(OutboundTemplate {
+            name: "hello_world".into(),
+            language: "en".into(),
+            body_parameters: vec![],
+        });
+        assert_eq!(send_content(&server, &content).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_reuses_token_and_retries_a_revoked_one() {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        mount_send(&server, sent_response()).await;
+        let c = client();
+        let content = outbound_media(MediaKind::Image, "https://cdn.example.com/a.jpg", None, None);
+        let uri = server.uri();
+        let send = async |c: &SinchClient| {
+            c.send(&uri, &uri, PROJECT, APP_ID, "key-id", "key-secret", "+1555", &content).await
+        };
+        assert_eq!(send(&c).await, accepted());
+        assert_eq!(send(&c).await, accepted());
+        let requests = server.received_requests().await.expect("recording");
+        assert_eq!(count(&requests, "/oauth2/token"), 1);
+        server.reset().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/projects/{PROJECT}/messages:send")))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&server)
+            .await;
+        assert!(matches!(send(&c).await, SendOutcome::Rejected { http_status: 401, .. }));
+        let requests = server.received_requests().await.expect("recording");
+        assert_eq!(count(&requests, "/oauth2/token"), 1);
+        assert_eq!(count(&requests, &format!("/v1/projects/{PROJECT}/messages:send")), 2);
+    }
+
+    async fn respond_with_reason(status: u16, reason: &str) -> SendOutcome {
+        let server = MockServer::start().await;
+        mount_token(&server, token_response("tok", 3600)).await;
+        let info = serde_json::json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason});
+        let body = serde_json::json!({"error": {
+            "code": status, "message": "Failed", "status": "FAILED_PRECONDITION", "details": [info]
+        }});
+        mount_send(&server, ResponseTemplate::new(status).set_body_json(body)).await;
+        send_with(&client(), &server, "hi").await
+    }
+
+    #[tokio::test]
+    async fn reason_codes_decide_retry() {
+        match respond_with_reason(400, "RATE_LIMITED").await {
+            SendOutcome::Retryable { reason, .. } => assert!(reason.contains("RATE_LIMITED"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        for code in [
+            "OUTSIDE_ALLOWED_SENDING_WINDOW",
+            "TEMPLATE_NOT_FOUND",
+            "TEMPLATE_INSUFFICIENT_PARAMETERS",
+            "TEMPLATE_NON_EXISTING_LANGUAGE_OR_VERSION",
+            "MEDIA_TOO_LARGE",
+            "MEDIA_TYPE_UNSUPPORTED",
+            "MEDIA_NOT_REACHABLE",
+            "RECIPIENT_NOT_OPTED_IN",
+        ] {
+            match respond_with_reason(400, code).await {
+                SendOutcome::Rejected { http_status: 400, error } => assert_eq!(error.code, code),
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+        // Only whole words count.
+        match respond_with_reason(400, "NOT_RATE_LIMITED_AT_ALL").await {
+            SendOutcome::Rejected { error, .. } => assert_eq!(error.code, "FAILED_PRECONDITION"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(reason_code_in("x MEDIA_TOO_LARGE, RATE_LIMITED"), Some("MEDIA_TOO_LARGE"));
+        assert_eq!(reason_code_in("rate_limited RATE_LIMITEDX"), None);
+        assert_eq!(reason_code_in(""), None);
+    }
+
+    // -- fetch_media -------------------------------------------------------------------
+
+    #[tokio::test]
+    async fn fetch_media_is_a_plain_get() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/whatsapp/FAKE-MEDIA-ID.jpg"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(b"jpeg bytes".to_vec(), "image/jpeg"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let url = format!("{}/whatsapp/FAKE-MEDIA-ID.jpg", server.uri());
+        let media = client().fetch_media(&url, 1024).await.expect("fetched");
+        assert_eq!(
+            media,
+            FetchedMedia { bytes: b"jpeg bytes".to_vec(), content_type: Some("image/jpeg".into()) }
+        );
+        let requests = server.received_requests().await.expect("recording");
+        assert!(requests[0].headers.get("authorization").is_none());
+    }
+
+    #[tokio::test]
+    async fn fetch_media_classifies_failures() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/gone"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/busy"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/big"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(vec![7u8; 4096], "video/mp4"))
+            .mount(&server)
+            .await;
+        let c = client();
+        let uri = server.uri();
+        assert!(matches!(c.fetch_media(&format!("{uri}/gone"), 1024).await, Err(FetchError::Permanent(_))));
+        assert!(matches!(c.fetch_media(&format!("{uri}/busy"), 1024).await, Err(FetchError::Retryable(_))));
+        assert_eq!(
+            c.fetch_media(&format!("{uri}/big"), 4095).await,
+            Err(FetchError::TooLarge { limit: 4095 })
+        );
+        for url in
+            ["", "relative/x.jpg", "file:///etc/passwd", "ftp://example.com/x.jpg", "javascript:alert(1)"]
+        {
+            assert!(matches!(c.fetch_media(url, 1024).await, Err(FetchError::Permanent(_))), "{url:?}");
+        }
+        assert!(server.received_requests().await.expect("recording").len() == 3);
+    }
+
     #[test]
     fn retry_after_formats() {
         assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
@@ -1646,6 +2287,132 @@ mod tests {
                     mutate_value(&mut v, &mut rng);
                 }
                 check(&serde_json::to_vec(&v).expect("ser"), &mut rng);
+            }
+        }
+    }
+
+    // -- property-based fuzzing (proptest) ---------------------------------------------
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn field_value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<String>().prop_map(Value::String),
+                "(https?|ftp|file)://[a-z.:@0-9]{0,20}(/[ -~]{0,20}){0,3}(\\.(jpg|PNG|mp4|ogg|pdf|webp|x))?"
+                    .prop_map(Value::String),
+                Just(Value::String(String::new())),
+                Just(Value::Null),
+                any::<i64>().prop_map(Value::from),
+                Just(serde_json::json!({"url": "https://x/a.jpg"})),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+                nonce in any::<String>(),
+                timestamp in "-?[0-9]{0,12}",
+                signature in any::<String>(),
+                skew in any::<u64>(),
+            ) {
+                let _ = parse_webhook(&bytes);
+                let now = ts(1_767_607_201);
+                let skew = Duration::from_secs(skew);
+                let verdict = verify_signature(
+                    FIXTURE_SECRET, &bytes, Some(&nonce), Some(&timestamp), Some(&signature), now, skew,
+                );
+                prop_assert!(verdict.is_err(), "random input forged a signature");
+                // The right signature over the same input: anything but Bad.
+                let good = sign(FIXTURE_SECRET, &bytes, &nonce, &timestamp);
+                let verdict = verify_signature(
+                    FIXTURE_SECRET, &bytes, Some(&nonce), Some(&timestamp), Some(&good), now, skew,
+                );
+                if !nonce.trim().is_empty() && !timestamp.trim().is_empty() {
+                    // Bad only when the (authentic) timestamp is unreadable as Unix seconds.
+                    if verdict == Err(SinchSignatureError::Bad) {
+                        let readable = timestamp.trim().parse::<i64>().ok().and_then(|s| DateTime::from_timestamp(s, 0));
+                        prop_assert!(readable.is_none());
+                    }
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = media_kind_from_url(&text);
+                let _ = last_path_segment(&text);
+                let _ = reason_code_in(&text);
+            }
+
+            #[test]
+            fn mutated_media_fixtures_parse_consistently(
+                card in any::<bool>(),
+                url in field_value(),
+                caption in field_value(),
+                filename in field_value(),
+                mime in field_value(),
+            ) {
+                let (name, key) = if card {
+                    ("sinch_inbound_media_card.json", "media_card_message")
+                } else {
+                    ("sinch_inbound_media.json", "media_message")
+                };
+                let mut v = fixture_json(name);
+                let payload = &mut v["message"]["contact_message"][key];
+                payload["url"] = url.clone();
+                payload["caption"] = caption.clone();
+                payload["filename_override"] = filename.clone();
+                payload["mime_type"] = mime;
+                let bytes = serde_json::to_vec(&v).expect("ser");
+                let batch = parse_webhook(&bytes).expect("only media fields changed");
+                prop_assert_eq!(batch.messages.len(), 1);
+                let usable_url = url.as_str().map(str::trim).filter(|u| !u.is_empty());
+                match (&batch.messages[0].body, usable_url) {
+                    (InboundBody::Media(m), Some(u)) => {
+                        prop_assert_eq!(&m.source, &MediaSource::Url(u.to_owned()));
+                        let caption = caption.as_str().filter(|c| !c.trim().is_empty());
+                        prop_assert_eq!(m.caption.as_deref(), caption);
+                        if let Some(f) = filename.as_str().filter(|f| !f.trim().is_empty()) {
+                            prop_assert_eq!(m.filename.as_deref(), Some(f));
+                        }
+                    }
+                    (InboundBody::Unsupported { kind, .. }, None) => prop_assert_eq!(kind.as_str(), key),
+                    (other, u) => prop_assert!(false, "{:?} for url {:?}", other, u),
+                }
+                // Any body signs and verifies, and the fixture's own signature no longer fits
+                // unless nothing changed.
+                let sig = sign(FIXTURE_SECRET, &bytes, FIXTURE_NONCE, FIXTURE_TS);
+                let now = ts(1_767_607_201);
+                prop_assert_eq!(
+                    verify_signature(FIXTURE_SECRET, &bytes, Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some(&sig), now, SKEW),
+                    Ok(())
+                );
+            }
+
+            #[test]
+            fn mutated_fixture_bytes_never_panic(
+                index in 0usize..14,
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
+            ) {
+                let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
+                    .expect("fixtures dir")
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.starts_with("sinch_") && n.ends_with(".json"))
+                    .collect();
+                names.sort();
+                let mut body = fixture(&names[index % names.len()]);
+                for (at, byte, op) in edits {
+                    let i = at.index(body.len() + 1);
+                    match op {
+                        0 if i < body.len() => body[i] = byte,
+                        1 => body.insert(i, byte),
+                        _ => body.truncate(i),
+                    }
+                }
+                let _ = parse_webhook(&body);
+                let now = ts(1_767_607_201);
+                let _ = verify_signature(FIXTURE_SECRET, &body, Some(FIXTURE_NONCE), Some(FIXTURE_TS), Some(TEXT_SIG), now, SKEW);
             }
         }
     }

@@ -8,10 +8,15 @@
 //!   `bodySHA256` query parameter ([`verify_json_body`]).
 //! - Twilio webhooks carry no event time, so the caller passes the arrival time
 //!   ([`parse_webhook`]).
+//! - Inbound media arrives as `NumMedia` + `MediaUrl0`/`MediaContentType0` and becomes
+//!   [`InboundBody::Media`] with a [`MediaSource::Url`]; [`TwilioClient::fetch_media`]
+//!   downloads it, with the account's Basic auth only when the URL is on the account's
+//!   API host.
 //! - Sending is `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded,
-//!   with HTTP Basic auth ([`TwilioClient`]); the answer is classified for the outbox's
-//!   retry policy. Error codes are kept raw (e.g. 63016 = outside the 24-hour window) so a
-//!   later layer can map them.
+//!   with HTTP Basic auth ([`TwilioClient::send`]): text as `Body`, media as `MediaUrl`
+//!   (caption in `Body`), templates as Content API `ContentSid` + `ContentVariables`. The
+//!   answer is classified for the outbox's retry policy. Error codes are kept raw (e.g.
+//!   63016 = outside the 24-hour window) so a later layer can map them.
 //!
 //! Reference: the Twilio section of the provider notes; fixtures under
 //! `tests/fixtures/twilio_*`, signature vectors in `tests/fixtures/signature_vectors.md`.
@@ -25,10 +30,11 @@ use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::http::{classify_transport_error, invalid_request, parse_retry_after, truncate};
+use super::http::{classify_transport_error, download, invalid_request, parse_retry_after, truncate};
 use super::{
-    DeliveryStatus, InboundBody, InboundMessage, ProviderError, SendOutcome, StatusUpdate, WebhookBatch,
-    WebhookError,
+    DeliveryStatus, FetchError, FetchedMedia, InboundBody, InboundMedia, InboundMessage, MediaKind,
+    MediaSource, OutboundContent, OutboundMedia, OutboundTemplate, ProviderError, SendOutcome, StatusUpdate,
+    WebhookBatch, WebhookError,
 };
 
 type HmacSha1 = Hmac<Sha1>;
@@ -361,8 +367,13 @@ fn inbound_body(form: &Form<'_>) -> Result<InboundBody, WebhookError> {
         None => 0,
     };
     if num_media > 0 {
-        // WhatsApp messages carry at most one media item, so index 0 describes it. For
-        // documents Twilio puts the file name in Body, which is what the agent needs.
+        // WhatsApp messages carry at most one media item, so index 0 describes it (Twilio
+        // numbers them from 0; "at most one" is UNCONFIRMED in a primary doc, so any
+        // further items are ignored rather than refused).
+        if let Some(url) = form.non_empty("MediaUrl0").map(str::trim).filter(|u| !u.is_empty()) {
+            return Ok(InboundBody::Media(inbound_media(form, url, body)));
+        }
+        // Media announced without a URL: nothing to fetch, so the agent sees what it was.
         let content_type = form.non_empty("MediaContentType0").unwrap_or("media");
         let summary = match body {
             "" => format!("[{content_type}]"),
@@ -393,6 +404,55 @@ fn inbound_body(form: &Form<'_>) -> Result<InboundBody, WebhookError> {
             Ok(InboundBody::Unsupported { kind: kind.to_owned(), summary: format!("[{kind}]") })
         }
         _ => Ok(InboundBody::Text(body.to_owned())),
+    }
+}
+
+/// The media item at index 0.
+///
+/// - `kind` follows `MediaContentType0`; without one, `MessageType` (`image`, `document` …)
+///   when it names a kind, else document. Twilio's `MessageType=sticker` turns an
+///   `image/webp` into a sticker, which the MIME type alone cannot tell.
+/// - For documents Twilio puts the file name in `Body` (as in `twilio_inbound_document.form`;
+///   not stated in Twilio's docs, so UNCONFIRMED): a `Body` that looks like a file name
+///   is taken as the file name, anything else stays the caption.
+fn inbound_media(form: &Form<'_>, url: &str, body: &str) -> InboundMedia {
+    let content_type = form.non_empty("MediaContentType0").map(str::trim).filter(|c| !c.is_empty());
+    let message_type = form.non_empty("MessageType").map(str::to_ascii_lowercase);
+    let mut kind = match (content_type, message_type.as_deref().and_then(MediaKind::parse)) {
+        (Some(ct), _) => MediaKind::from_content_type(ct),
+        (None, Some(kind)) => kind,
+        (None, None) => MediaKind::Document,
+    };
+    if kind == MediaKind::Image && message_type.as_deref() == Some("sticker") {
+        kind = MediaKind::Sticker;
+    }
+    let text = Some(body).filter(|b| !b.trim().is_empty()).map(str::to_owned);
+    let (caption, filename) = match text {
+        Some(name) if kind == MediaKind::Document && looks_like_file_name(&name) => (None, Some(name)),
+        other => (other, None),
+    };
+    InboundMedia {
+        kind,
+        source: MediaSource::Url(url.to_owned()),
+        content_type: content_type.map(str::to_owned),
+        caption,
+        filename,
+    }
+}
+
+/// One line, not too long, ending in a short alphanumeric extension (`invoice.pdf`).
+fn looks_like_file_name(text: &str) -> bool {
+    let text = text.trim();
+    if text.len() > 255 || text.contains(['\n', '\r', '/', '\\']) {
+        return false;
+    }
+    match text.rsplit_once('.') {
+        Some((stem, ext)) => {
+            !stem.trim().is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
     }
 }
 
@@ -561,6 +621,78 @@ impl TwilioClient {
         self.post_message(api_base_url, account_sid, auth_token, &pairs).await
     }
 
+    /// Sends any [`OutboundContent`]; the outbox's single entry point.
+    ///
+    /// - Text: exactly [`TwilioClient::send_text`].
+    /// - Media: `MediaUrl` (Twilio fetches it from our signed link) with the caption in
+    ///   `Body` when there is one (`twilio_outbound_media.form`). Twilio has no file-name
+    ///   parameter: WhatsApp shows the name from the URL's last segment, so `filename` and
+    ///   `content_type` are not sent.
+    /// - Template: `ContentSid` = the template's `name` (a Content SID, `HX…`) and
+    ///   `ContentVariables` = `{"1":"…","2":"…"}` from the body parameters, in order. The
+    ///   language is not sent: a Content SID carries its own.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &self,
+        api_base_url: &str,
+        account_sid: &str,
+        auth_token: &str,
+        from_e164: &str,
+        to_e164: &str,
+        content: &OutboundContent,
+        status_callback: Option<&str>,
+    ) -> SendOutcome {
+        let to = channel_address(to_e164);
+        let from = channel_address(from_e164);
+        let mut pairs = vec![("To", to.as_str()), ("From", from.as_str())];
+        let variables;
+        match content {
+            OutboundContent::Text(body) => pairs.push(("Body", body.as_str())),
+            OutboundContent::Media(OutboundMedia { url, caption, .. }) => {
+                pairs.extend(caption.as_deref().filter(|c| !c.is_empty()).map(|c| ("Body", c)));
+                pairs.push(("MediaUrl", url.as_str()));
+            }
+            OutboundContent::Template(OutboundTemplate { name, body_parameters, .. }) => {
+                variables = content_variables(body_parameters);
+                pairs.push(("ContentSid", name.as_str()));
+                pairs.push(("ContentVariables", variables.as_str()));
+            }
+        }
+        pairs.extend(status_callback.map(|url| ("StatusCallback", url)));
+        self.post_message(api_base_url, account_sid, auth_token, &pairs).await
+    }
+
+    /// Downloads an inbound media item (`MediaUrl0`), holding at most `max_bytes`.
+    ///
+    /// Twilio's media URLs need the account's Basic auth when "enforce HTTP auth on media
+    /// URLs" is on, and otherwise redirect to a short-lived CDN URL (UNCONFIRMED, from
+    /// memory). Credentials are attached only when `url` is on the same scheme, host and
+    /// port as `api_base_url` and under its path, so a forged or odd webhook can never make
+    /// us send the auth token to another host. reqwest follows the redirect to the CDN and
+    /// drops `Authorization` whenever a redirect changes host, port or scheme.
+    ///
+    /// Anything but an absolute http(s) URL is [`FetchError::Permanent`] without a request.
+    pub async fn fetch_media(
+        &self,
+        api_base_url: &str,
+        account_sid: &str,
+        auth_token: &str,
+        url: &str,
+        max_bytes: u64,
+    ) -> Result<FetchedMedia, FetchError> {
+        let parsed = reqwest::Url::parse(url.trim())
+            .map_err(|_| FetchError::Permanent("media URL is not an absolute URL".into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::Permanent("media URL is not http(s)".into()));
+        }
+        let with_auth = is_under_api_base(&parsed, api_base_url);
+        let mut request = self.http.get(parsed);
+        if with_auth {
+            request = request.basic_auth(account_sid, Some(auth_token));
+        }
+        download(request, max_bytes).await
+    }
+
     async fn post_message(
         &self,
         api_base_url: &str,
@@ -589,6 +721,45 @@ impl TwilioClient {
             Err(e) => classify_transport_error(&e),
         }
     }
+}
+
+/// Whether `url` is on `api_base_url`'s origin (scheme, host, port) and under its path.
+/// Compared parsed, not as string prefixes: `https://api.twilio.com.evil.example/` and
+/// `https://api.twilio.com@evil.example/` both start with `https://api.twilio.com`.
+fn is_under_api_base(url: &reqwest::Url, api_base_url: &str) -> bool {
+    let Ok(base) = reqwest::Url::parse(api_base_url.trim()) else {
+        return false;
+    };
+    if url.origin() != base.origin() || !matches!(base.scheme(), "http" | "https") {
+        return false;
+    }
+    // Credentials in the URL itself would override ours; such a URL is not Twilio's.
+    if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    let base_path = base.path().trim_end_matches('/');
+    match url.path().strip_prefix(base_path) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// `ContentVariables`: a JSON object *string* mapping "1", "2" … to the body parameters,
+/// in order (`{"1":"Jane","2":"4711"}`).
+fn content_variables(parameters: &[String]) -> String {
+    struct Variables<'a>(&'a [String]);
+    impl serde::Serialize for Variables<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap as _;
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (i, value) in self.0.iter().enumerate() {
+                map.serialize_entry(&(i + 1).to_string(), value)?;
+            }
+            map.end()
+        }
+    }
+    // Serializing strings into a map of strings cannot fail.
+    serde_json::to_string(&Variables(parameters)).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// `+15551234567` → `whatsapp:+15551234567`. A missing '+' is added; an empty number stays
@@ -1120,20 +1291,48 @@ mod tests {
         );
     }
 
+    const MEDIA_URL: &str = "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001\
+                             /Messages/MMb2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2/Media/MEd4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4";
+
+    const DOCUMENT_URL: &str = "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001\
+                                /Messages/MMb2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2/Media/MEe5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5";
+
+    fn expected_media(kind: MediaKind, content_type: Option<&str>, caption: Option<&str>) -> InboundBody {
+        InboundBody::Media(InboundMedia {
+            kind,
+            source: MediaSource::Url(MEDIA_URL.into()),
+            content_type: content_type.map(str::to_owned),
+            caption: caption.map(str::to_owned),
+            filename: None,
+        })
+    }
+
     #[test]
     fn parses_inbound_media_with_caption() {
         let m = single_message("twilio_inbound_media.form");
         assert_eq!(m.provider_message_id, "MMb2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
         assert_eq!((m.from.as_str(), m.to_phone_number_id.as_str()), (CUSTOMER, BUSINESS));
         assert_eq!(m.timestamp, received_at());
-        assert_eq!(m.body, unsupported("image", "[image/jpeg] photo of the damaged box"));
+        assert_eq!(
+            m.body,
+            expected_media(MediaKind::Image, Some("image/jpeg"), Some("photo of the damaged box"))
+        );
     }
 
     #[test]
     fn parses_inbound_document_with_file_name() {
         let m = single_message("twilio_inbound_document.form");
         assert_eq!(m.provider_message_id, "MMb2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
-        assert_eq!(m.body, unsupported("document", "[application/pdf] invoice.pdf"));
+        assert_eq!(
+            m.body,
+            InboundBody::Media(InboundMedia {
+                kind: MediaKind::Document,
+                source: MediaSource::Url(DOCUMENT_URL.into()),
+                content_type: Some("application/pdf".into()),
+                caption: None,
+                filename: Some("invoice.pdf".into()),
+            })
+        );
     }
 
     #[test]
@@ -1160,16 +1359,68 @@ mod tests {
     #[test]
     fn inbound_body_variants() {
         let media = form_fixture("twilio_inbound_media.form");
-        // Without MessageType the kind is "media"; without a caption only the type shows.
+        let caption = Some("photo of the damaged box");
+        // The content type decides the kind; MessageType is only a fallback.
         assert_eq!(
             body_of(&without(&media, "MessageType")),
-            unsupported("media", "[image/jpeg] photo of the damaged box")
+            expected_media(MediaKind::Image, Some("image/jpeg"), caption)
         );
-        assert_eq!(body_of(&with(&media, "Body", "")), unsupported("image", "[image/jpeg]"));
+        assert_eq!(
+            body_of(&with(&media, "Body", "")),
+            expected_media(MediaKind::Image, Some("image/jpeg"), None)
+        );
+        assert_eq!(
+            body_of(&with(&media, "Body", " ")),
+            expected_media(MediaKind::Image, Some("image/jpeg"), None)
+        );
         assert_eq!(
             body_of(&without(&without(&media, "MediaContentType0"), "Body")),
-            unsupported("image", "[media]")
+            expected_media(MediaKind::Image, None, None)
         );
+        assert_eq!(
+            body_of(&without(&without(&media, "MediaContentType0"), "MessageType")),
+            expected_media(MediaKind::Document, None, caption)
+        );
+        for (ct, kind) in [
+            ("audio/ogg; codecs=opus", MediaKind::Audio),
+            ("video/mp4", MediaKind::Video),
+            ("application/octet-stream", MediaKind::Document),
+            ("IMAGE/PNG", MediaKind::Image),
+        ] {
+            assert_eq!(
+                body_of(&with(&media, "MediaContentType0", ct)),
+                expected_media(kind, Some(ct), caption),
+                "{ct}"
+            );
+        }
+        // A sticker is an image/webp the sender called a sticker.
+        let sticker = with(&with(&media, "MediaContentType0", "image/webp"), "MessageType", "sticker");
+        assert_eq!(body_of(&sticker), expected_media(MediaKind::Sticker, Some("image/webp"), caption));
+        // NumMedia=0 or a missing URL: no media to fetch.
+        assert_eq!(
+            body_of(&with(&media, "NumMedia", "0")),
+            InboundBody::Text("photo of the damaged box".into())
+        );
+        assert_eq!(
+            body_of(&without(&media, "MediaUrl0")),
+            unsupported("image", "[image/jpeg] photo of the damaged box")
+        );
+        assert_eq!(
+            body_of(&with(&media, "MediaUrl0", " ")),
+            unsupported("image", "[image/jpeg] photo of the damaged box")
+        );
+        // A document's Body is its file name only when it looks like one.
+        let document = form_fixture("twilio_inbound_document.form");
+        let doc = |body: &str| match body_of(&with(&document, "Body", body)) {
+            InboundBody::Media(m) => (m.caption, m.filename),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(doc("scan 2.PDF"), (None, Some("scan 2.PDF".into())));
+        assert_eq!(doc("please see the attached"), (Some("please see the attached".into()), None));
+        assert_eq!(doc("see invoice.pdf\nthanks"), (Some("see invoice.pdf\nthanks".into()), None));
+        assert_eq!(doc("v1.final-draft"), (Some("v1.final-draft".into()), None));
+        assert_eq!(doc(".pdf"), (Some(".pdf".into()), None));
+        assert_eq!(doc(""), (None, None));
         let text = form_fixture("twilio_inbound_text.form");
         assert_eq!(
             body_of(&without(&text, "MessageType")),
@@ -1663,6 +1914,350 @@ mod tests {
         assert_eq!(channel_address("15551234567"), "whatsapp:+15551234567");
         assert_eq!(channel_address(" whatsapp:+15551234567 "), "whatsapp:+15551234567");
         assert_eq!(channel_address(""), "whatsapp:");
+    }
+
+    // -- send(OutboundContent) ---------------------------------------------------------
+
+    async fn send_content(server: &MockServer, content: &OutboundContent) -> SendOutcome {
+        client()
+            .send(&server.uri(), ACCOUNT_SID, AUTH_TOKEN, BUSINESS, CUSTOMER, content, Some(STATUS_CALLBACK))
+            .await
+    }
+
+    fn outbound_media(caption: Option<&str>) -> OutboundContent {
+        OutboundContent::Media(OutboundMedia {
+            kind: MediaKind::Document,
+            url: "https://cdn.example.com/files/invoice-4711.pdf".into(),
+            content_type: "application/pdf".into(),
+            caption: caption.map(str::to_owned),
+            filename: Some("invoice-4711.pdf".into()),
+        })
+    }
+
+    fn template(parameters: &[&str]) -> OutboundContent {
+        OutboundContent::Template(OutboundTemplate {
+            name: "HX0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a".into(),
+            language: "en_US".into(),
+            body_parameters: parameters.iter().map(|p| (*p).to_owned()).collect(),
+        })
+    }
+
+    #[tokio::test]
+    async fn send_text_content_matches_fixture_body() {
+        let server = MockServer::start().await;
+        mock_expecting_body(&server, fixture_text("twilio_outbound_text.form")).await;
+        assert_eq!(send_content(&server, &OutboundContent::Text(TEXT.into())).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_media_with_caption_matches_fixture_body() {
+        let server = MockServer::start().await;
+        mock_expecting_body(&server, fixture_text("twilio_outbound_media.form")).await;
+        assert_eq!(send_content(&server, &outbound_media(Some("Here is your invoice"))).await, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_media_without_caption_has_no_body() {
+        let server = MockServer::start().await;
+        let body = "To=whatsapp%3A%2B15551234567&From=whatsapp%3A%2B15557654321\
+                    &MediaUrl=https%3A%2F%2Fcdn.example.com%2Ffiles%2Finvoice-4711.pdf";
+        mock_expecting_body(&server, body.to_owned()).await;
+        let outcome = client()
+            .send(&server.uri(), ACCOUNT_SID, AUTH_TOKEN, BUSINESS, CUSTOMER, &outbound_media(None), None)
+            .await;
+        assert_eq!(outcome, accepted());
+        // An empty caption is no caption.
+        let server = MockServer::start().await;
+        mock_expecting_body(&server, body.to_owned()).await;
+        let outcome = client()
+            .send(&server.uri(), ACCOUNT_SID, AUTH_TOKEN, BUSINESS, CUSTOMER, &outbound_media(Some("")), None)
+            .await;
+        assert_eq!(outcome, accepted());
+    }
+
+    #[tokio::test]
+    async fn send_template_content_builds_content_variables() {
+        let server = MockServer::start().await;
+        let body = "To=whatsapp%3A%2B15551234567&From=whatsapp%3A%2B15557654321\
+                    &ContentSid=HX0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\
+                    &ContentVariables=%7B%221%22%3A%22Jane%22%2C%222%22%3A%224711%22%7D\
+                    &StatusCallback=https%3A%2F%2Fcc.example.com%2Fwebhooks%2Ftwilio%2Fstatus";
+        mock_expecting_body(&server, body.to_owned()).await;
+        assert_eq!(send_content(&server, &template(&["Jane", "4711"])).await, accepted());
+        // Same variables as the fixture (which was written with spaces after separators and
+        // with a Messaging Service).
+        let fixture_params = form_fixture("twilio_outbound_template.form");
+        let fixture_vars = fixture_params.iter().find(|(n, _)| n == "ContentVariables").map(|(_, v)| v);
+        let ours = content_variables(&["Jane".into(), "4711".into()]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&ours).expect("json"),
+            serde_json::from_str::<Value>(fixture_vars.expect("fixture has ContentVariables")).expect("json")
+        );
+    }
+
+    #[test]
+    fn content_variables_are_numbered_in_order_and_escaped() {
+        assert_eq!(content_variables(&[]), "{}");
+        let many: Vec<String> = (1..=11).map(|i| format!("v{i}")).collect();
+        let json = content_variables(&many);
+        assert!(json.starts_with(r#"{"1":"v1","2":"v2","#) && json.ends_with(r#""10":"v10","11":"v11"}"#));
+        let odd = content_variables(&["a \"quote\" \\ and\nnewline".into(), "é👋".into()]);
+        let parsed: Value = serde_json::from_str(&odd).expect("valid JSON");
+        assert_eq!(parsed["1"], "a \"quote\" \\ and\nnewline");
+        assert_eq!(parsed["2"], "é👋");
+    }
+
+    #[tokio::test]
+    async fn send_refuses_bad_account_sid_for_every_content() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).respond_with(created()).expect(0).mount(&server).await;
+        for content in [OutboundContent::Text("hi".into()), outbound_media(None), template(&["x"])] {
+            let outcome = client()
+                .send(&server.uri(), "AC1/../x", AUTH_TOKEN, BUSINESS, CUSTOMER, &content, None)
+                .await;
+            assert!(matches!(outcome, SendOutcome::Rejected { http_status: 0, .. }), "{outcome:?}");
+        }
+    }
+
+    // -- fetch_media -------------------------------------------------------------------
+
+    const MEDIA_PATH: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/MM1/Media/ME1";
+
+    async fn fetch(base: &str, url: &str, max_bytes: u64) -> Result<FetchedMedia, FetchError> {
+        client().fetch_media(base, ACCOUNT_SID, AUTH_TOKEN, url, max_bytes).await
+    }
+
+    fn jpeg() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_raw(b"\xff\xd8\xff fake jpeg".to_vec(), "image/jpeg")
+    }
+
+    fn authorization_of(request: &wiremock::Request) -> Option<String> {
+        request.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn fetch_media_sends_basic_auth_to_the_api_host() {
+        let api = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(MEDIA_PATH))
+            .and(header("authorization", basic_auth().as_str()))
+            .respond_with(jpeg())
+            .expect(1)
+            .mount(&api)
+            .await;
+        let media = fetch(&api.uri(), &format!("{}{MEDIA_PATH}", api.uri()), 1024).await.expect("fetched");
+        assert_eq!(media.bytes, b"\xff\xd8\xff fake jpeg");
+        assert_eq!(media.content_type.as_deref(), Some("image/jpeg"));
+    }
+
+    #[tokio::test]
+    async fn fetch_media_sends_no_credentials_to_another_host() {
+        let api = MockServer::start().await;
+        let other = MockServer::start().await;
+        Mock::given(method("GET")).respond_with(jpeg()).expect(1).mount(&other).await;
+        let media = fetch(&api.uri(), &format!("{}{MEDIA_PATH}", other.uri()), 1024).await.expect("fetched");
+        assert_eq!(media.content_type.as_deref(), Some("image/jpeg"));
+        let requests = other.received_requests().await.expect("recording");
+        assert_eq!(requests.len(), 1);
+        assert_eq!(authorization_of(&requests[0]), None);
+        assert!(api.received_requests().await.expect("recording").is_empty());
+    }
+
+    #[tokio::test]
+    async fn fetch_media_redirect_to_cdn_drops_credentials() {
+        let api = MockServer::start().await;
+        let cdn = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(MEDIA_PATH))
+            .respond_with(
+                ResponseTemplate::new(307).insert_header("location", format!("{}/cdn/ME1", cdn.uri())),
+            )
+            .expect(1)
+            .mount(&api)
+            .await;
+        Mock::given(method("GET")).and(path("/cdn/ME1")).respond_with(jpeg()).expect(1).mount(&cdn).await;
+        let media = fetch(&api.uri(), &format!("{}{MEDIA_PATH}", api.uri()), 1024).await.expect("fetched");
+        assert_eq!(media.bytes, b"\xff\xd8\xff fake jpeg");
+        let api_requests = api.received_requests().await.expect("recording");
+        assert_eq!(authorization_of(&api_requests[0]), Some(basic_auth()));
+        let cdn_requests = cdn.received_requests().await.expect("recording");
+        assert_eq!(authorization_of(&cdn_requests[0]), None, "the token must not follow the redirect");
+    }
+
+    #[tokio::test]
+    async fn fetch_media_classifies_failures() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/gone"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/busy"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/big"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(vec![0u8; 2048], "video/mp4"))
+            .mount(&server)
+            .await;
+        let base = server.uri();
+        assert!(matches!(fetch(&base, &format!("{base}/gone"), 1024).await, Err(FetchError::Permanent(_))));
+        assert!(matches!(fetch(&base, &format!("{base}/busy"), 1024).await, Err(FetchError::Retryable(_))));
+        assert_eq!(
+            fetch(&base, &format!("{base}/big"), 1024).await,
+            Err(FetchError::TooLarge { limit: 1024 })
+        );
+        assert_eq!(fetch(&base, &format!("{base}/big"), 2048).await.map(|m| m.bytes.len()), Ok(2048));
+        // Connection refused is retryable.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        assert!(matches!(
+            fetch(&base, &format!("http://{addr}/x"), 1024).await,
+            Err(FetchError::Retryable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn fetch_media_refuses_non_http_urls_without_a_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).respond_with(jpeg()).expect(0).mount(&server).await;
+        for url in
+            ["", "not a url", "/relative/path", "file:///etc/passwd", "ftp://api.twilio.com/x", "data:,x"]
+        {
+            assert!(
+                matches!(fetch(&server.uri(), url, 1024).await, Err(FetchError::Permanent(_))),
+                "{url:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_base_matching_is_by_origin_and_path() {
+        let under = |url: &str, base: &str| is_under_api_base(&reqwest::Url::parse(url).expect("url"), base);
+        let base = "https://api.twilio.com";
+        assert!(under("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", base));
+        assert!(under("https://API.twilio.com:443/x", "https://api.twilio.com/"));
+        for url in [
+            "https://api.twilio.com.evil.example/x",
+            "https://api.twilio.com@evil.example/x",
+            "https://user:pw@api.twilio.com/x",
+            "http://api.twilio.com/x",
+            "https://api.twilio.com:8443/x",
+            "https://media.twilio.com/x",
+        ] {
+            assert!(!under(url, base), "{url}");
+        }
+        // A base with a path only covers that path, on a segment boundary.
+        assert!(under("http://127.0.0.1:9/twilio/2010-04-01/x", "http://127.0.0.1:9/twilio/"));
+        assert!(under("http://127.0.0.1:9/twilio", "http://127.0.0.1:9/twilio"));
+        assert!(!under("http://127.0.0.1:9/twilion/x", "http://127.0.0.1:9/twilio"));
+        assert!(!under("http://127.0.0.1:9/x", "http://127.0.0.1:9/twilio"));
+        // An unusable base never gets credentials.
+        for bad in ["", "not a url", "ftp://api.twilio.com"] {
+            assert!(!under("https://api.twilio.com/x", bad), "{bad:?}");
+        }
+    }
+
+    // -- property-based fuzzing (proptest) ---------------------------------------------
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Values that reach the interesting paths more often than uniform strings do.
+        fn field_value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[0-9]{0,3}",
+                Just(String::new()),
+                Just(" ".to_owned()),
+                "(https?|ftp|file|data)://[a-z.:@0-9]{0,20}/[ -~]{0,30}",
+                "(image|audio|video|application|text)/[a-z0-9.+-]{0,12}(; ?[a-z]+=[a-z0-9]+)?",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                if let Ok(params) = parse_form(&bytes) {
+                    let _ = parse_webhook(&params, received_at());
+                    let sig = expected_signature(FIXTURE_TOKEN, INBOUND_URL, &params);
+                    prop_assert_eq!(verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(&sig)), Ok(()));
+                    // Arbitrary bytes as the header never verify unless they are the signature.
+                    let header = String::from_utf8_lossy(&bytes);
+                    if header.trim() != sig {
+                        prop_assert!(verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(&header)).is_err());
+                    }
+                }
+                let url = String::from_utf8_lossy(&bytes);
+                let _ = verify_json_body(FIXTURE_TOKEN, &url, &bytes, Some("OWubPYnfzWi/hghiztNGanJsxZs="));
+                let _ = url_candidates(&url);
+                let _ = query_param(&url, BODY_HASH_PARAM);
+            }
+
+            #[test]
+            fn form_encoding_round_trips(pairs in proptest::collection::vec((any::<String>(), any::<String>()), 0..8)) {
+                let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let decoded = parse_form(form_encode(&borrowed).as_bytes()).expect("our own encoding parses");
+                // Even an empty pair survives: it encodes as "=", which is not an empty segment.
+                prop_assert_eq!(decoded, pairs);
+            }
+
+            #[test]
+            fn mutated_media_fixture_parses_consistently(
+                num_media in field_value(),
+                url in field_value(),
+                content_type in field_value(),
+                body in field_value(),
+                message_type in field_value(),
+            ) {
+                let base = form_fixture("twilio_inbound_media.form");
+                let params = with(
+                    &with(&with(&with(&with(&base, "NumMedia", &num_media), "MediaUrl0", &url),
+                        "MediaContentType0", &content_type), "Body", &body),
+                    "MessageType", &message_type,
+                );
+                let count = num_media.trim().parse::<u32>();
+                match parse_webhook(&params, received_at()) {
+                    Err(WebhookError::Malformed(reason)) => {
+                        prop_assert!(!num_media.is_empty() && count.is_err(), "{}", reason);
+                    }
+                    Err(other) => prop_assert!(false, "{:?}", other),
+                    Ok(batch) => {
+                        prop_assert_eq!(batch.messages.len(), 1);
+                        let body_out = &batch.messages[0].body;
+                        let has_media = count.is_ok_and(|n| n > 0) && !url.trim().is_empty();
+                        match body_out {
+                            InboundBody::Media(m) => {
+                                prop_assert!(has_media);
+                                prop_assert_eq!(&m.source, &MediaSource::Url(url.trim().to_owned()));
+                                let ct = Some(content_type.trim()).filter(|c| !c.is_empty());
+                                prop_assert_eq!(m.content_type.as_deref(), ct);
+                                if let Some(ct) = ct {
+                                    let expected = MediaKind::from_content_type(ct);
+                                    prop_assert!(m.kind == expected
+                                        || (expected == MediaKind::Image && m.kind == MediaKind::Sticker));
+                                }
+                                // The customer's text is kept, as caption or file name.
+                                let text = Some(body.clone()).filter(|b| !b.trim().is_empty());
+                                prop_assert_eq!(m.caption.clone().or(m.filename.clone()), text);
+                            }
+                            _ => prop_assert!(!has_media, "{:?}", body_out),
+                        }
+                        // Mutated fields are signed like any other.
+                        let sig = expected_signature(FIXTURE_TOKEN, INBOUND_URL, &params);
+                        prop_assert_eq!(verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(&sig)), Ok(()));
+                        let original = "OWubPYnfzWi/hghiztNGanJsxZs=";
+                        prop_assert!(verify_signature(FIXTURE_TOKEN, INBOUND_URL, &params, Some(original)).is_err());
+                    }
+                }
+            }
+        }
     }
 
     // -- no-panic fuzzing --------------------------------------------------------------

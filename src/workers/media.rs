@@ -42,7 +42,8 @@ struct Claimed {
     attempts: i64,
 }
 
-const DUE: &str = "status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)";
+const DUE: &str =
+    "status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)";
 
 async fn claim(core: &Core, now_ms: i64) -> Result<Vec<Claimed>, sqlx::Error> {
     let lock = match core.db.backend {
@@ -72,12 +73,8 @@ async fn claim(core: &Core, now_ms: i64) -> Result<Vec<Claimed>, sqlx::Error> {
 
 /// Downloads one item through the account's provider.
 async fn fetch(core: &Core, row: &Claimed) -> Result<FetchedMedia, FetchError> {
-    let account = core
-        .accounts
-        .state(&row.account_id)
-        .await
-        .map_err(|e| FetchError::Retryable(e.to_string()))?
-        .state;
+    let account =
+        core.accounts.state(&row.account_id).await.map_err(|e| FetchError::Retryable(e.to_string()))?.state;
     let unreadable = |e: crate::crypto::CryptoError| FetchError::Permanent(format!("credentials: {e}"));
     let max = core.max_media_bytes;
     match (&account.provider, MediaSource::from_reference(&row.source)) {
@@ -109,7 +106,11 @@ async fn fetch(core: &Core, row: &Claimed) -> Result<FetchedMedia, FetchError> {
     }
 }
 
-async fn record(core: &Core, row: &Claimed, outcome: Result<MediaBlob, (String, String)>) -> anyhow::Result<()> {
+async fn record(
+    core: &Core,
+    row: &Claimed,
+    outcome: Result<MediaBlob, (String, String)>,
+) -> anyhow::Result<()> {
     let message_id: MessageId = row.message_id.parse()?;
     let meta = core.metadata(&Cause::System("media"), &row.message_id);
     let cmd = InteractionCommand::RecordInboundMedia { message_id, outcome, at: core.clock.now() };
@@ -170,10 +171,11 @@ async fn process(core: &Core, row: Claimed) -> anyhow::Result<()> {
 pub async fn run_once(core: &Core) -> anyhow::Result<usize> {
     let now_ms = core.clock.now_ms();
     // A read first: most wake-ups find nothing, and a read takes no locks.
-    let due: Option<(String,)> = sqlx::query_as(&format!("SELECT message_id FROM media_fetch WHERE {DUE} LIMIT 1"))
-        .bind(now_ms)
-        .fetch_optional(&core.db.any)
-        .await?;
+    let due: Option<(String,)> =
+        sqlx::query_as(&format!("SELECT message_id FROM media_fetch WHERE {DUE} LIMIT 1"))
+            .bind(now_ms)
+            .fetch_optional(&core.db.any)
+            .await?;
     if due.is_none() {
         return Ok(0);
     }

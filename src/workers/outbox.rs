@@ -17,12 +17,12 @@ use switchboard_projections::Backend;
 use tokio::sync::watch;
 
 use crate::core::{Cause, Core};
-use crate::providers::{
-    MediaKind, OutboundContent, OutboundMedia as ProviderMedia, OutboundTemplate, SendOutcome,
-};
 use crate::providers::kaleyra::KaleyraClient;
 use crate::providers::meta::MetaClient;
 use crate::providers::twilio::TwilioClient;
+use crate::providers::{
+    MediaKind, OutboundContent, OutboundMedia as ProviderMedia, OutboundTemplate, SendOutcome,
+};
 
 /// How long a claimed message stays leased to the sender that claimed it. A batch is sent
 /// concurrently and each call times out after 15 s, so a lease always outlives its batch.
@@ -171,7 +171,14 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                 Err(e) => return unreadable_credentials(e),
             };
             MetaClient::new(core.http.clone())
-                .send(&meta.api_base_url, &meta.api_version, &meta.phone_number_id, &token, &msg.to_phone, &content)
+                .send(
+                    &meta.api_base_url,
+                    &meta.api_version,
+                    &meta.phone_number_id,
+                    &token,
+                    &msg.to_phone,
+                    &content,
+                )
                 .await
         }
         Some(ProviderSettings::Twilio(twilio)) => {

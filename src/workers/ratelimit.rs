@@ -68,7 +68,8 @@ impl RateLimiter {
         let fresh = |burst: f64| Bucket { tokens: burst, at_ms: now_ms };
         let number_bucket = b.numbers.entry(number.to_owned()).or_insert_with(|| fresh(NUMBER_RATE_PER_SEC));
         number_bucket.take(now_ms, NUMBER_RATE_PER_SEC, NUMBER_RATE_PER_SEC)?;
-        let pair = b.pairs.entry((number.to_owned(), recipient.to_owned())).or_insert_with(|| fresh(PAIR_BURST));
+        let pair =
+            b.pairs.entry((number.to_owned(), recipient.to_owned())).or_insert_with(|| fresh(PAIR_BURST));
         if let Err(wait) = pair.take(now_ms, PAIR_RATE_PER_SEC, PAIR_BURST) {
             if let Some(n) = b.numbers.get_mut(number) {
                 n.give_back();

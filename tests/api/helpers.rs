@@ -368,7 +368,9 @@ impl Ws {
             let frame = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .unwrap_or_else(|_| panic!("no `{kind}` frame within 10 s"));
-            let Some(Ok(message)) = frame else { panic!("websocket closed while waiting for `{kind}`") };
+            let Some(Ok(message)) = frame else {
+                panic!("websocket closed while waiting for `{kind}`: {frame:?}")
+            };
             if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
                 let value: Value = serde_json::from_str(&text).expect("json frame");
                 if value["type"] == kind {

@@ -10,6 +10,7 @@ mod media;
 mod ops;
 mod outbox;
 mod projections;
+mod provider_media;
 mod runtime;
 mod sinch;
 mod twilio;

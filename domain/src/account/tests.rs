@@ -127,7 +127,8 @@ fn setting_the_recontact_template_records_changes_only() {
     Given::with(()).given(vec![created()]).when(set(Some(template.clone()))).then_expect_events(vec![
         AccountEvent::RecontactTemplateSet { template: Some(template.clone()), at: at() },
     ]);
-    let with_template = vec![created(), AccountEvent::RecontactTemplateSet { template: Some(template.clone()), at: at() }];
+    let with_template =
+        vec![created(), AccountEvent::RecontactTemplateSet { template: Some(template.clone()), at: at() }];
     Given::with(()).given(with_template.clone()).when(set(Some(template))).then_expect_events(vec![]);
     Given::with(())
         .given(with_template)

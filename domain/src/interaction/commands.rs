@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage};
+use super::{
+    Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage,
+};
 use crate::{AccountId, AgentId, DispositionCode, MessageId, MessageText, PhoneNumber, QueueId};
 
 /// Commands on the Interaction aggregate.

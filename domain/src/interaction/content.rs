@@ -96,7 +96,9 @@ impl OutboundMedia {
             return Err(ContentError::TooLong("audio and stickers carry no caption"));
         }
         let filename = filename.map(|f| f.trim().to_owned()).filter(|f| !f.is_empty());
-        if filename.as_ref().is_some_and(|f| f.chars().count() > MAX_FILENAME_CHARS || f.contains(['/', '\\']))
+        if filename
+            .as_ref()
+            .is_some_and(|f| f.chars().count() > MAX_FILENAME_CHARS || f.contains(['/', '\\']))
         {
             return Err(ContentError::TooLong("the file name is longer than 240 characters or has a path"));
         }

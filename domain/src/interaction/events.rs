@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage};
+use super::{
+    Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage,
+};
 use crate::{AccountId, AgentId, DispositionCode, MessageId, MessageText, PhoneNumber, QueueId};
 
 /// Events of the Interaction aggregate.

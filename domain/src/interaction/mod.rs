@@ -373,7 +373,9 @@ impl Decider for Interaction {
                 let (account_id, to) = self.outbound_allowed(message_id, agent_id, at, true)?;
                 Ok(match account_id {
                     None => vec![],
-                    Some(account_id) => vec![E::AgentMediaSent { account_id, message_id, agent_id, to, media, at }],
+                    Some(account_id) => {
+                        vec![E::AgentMediaSent { account_id, message_id, agent_id, to, media, at }]
+                    }
                 })
             }
             C::SendTemplate { message_id, agent_id, template, at } => {

@@ -452,7 +452,8 @@ fn the_assigned_agent_sends_media_inside_the_window_only() {
         },
     ]);
     Given::with(()).given(f.assigned()).when(cmd(t(24))).then_expect_error(InteractionError::WindowClosed);
-    let other = InteractionCommand::SendMedia { message_id: m, agent_id: AgentId::new(), media: photo(), at: t(1) };
+    let other =
+        InteractionCommand::SendMedia { message_id: m, agent_id: AgentId::new(), media: photo(), at: t(1) };
     Given::with(()).given(f.assigned()).when(other).then_expect_error(InteractionError::NotAssignedToAgent);
 }
 
@@ -460,7 +461,8 @@ fn the_assigned_agent_sends_media_inside_the_window_only() {
 fn a_template_may_be_sent_outside_the_window_but_not_on_a_closed_interaction() {
     let f = Fixture::new();
     let m = MessageId::new();
-    let cmd = |at| InteractionCommand::SendTemplate { message_id: m, agent_id: f.agent, template: template(), at };
+    let cmd =
+        |at| InteractionCommand::SendTemplate { message_id: m, agent_id: f.agent, template: template(), at };
     let sent = InteractionEvent::AgentTemplateSent {
         account_id: f.account_id,
         message_id: m,
@@ -507,7 +509,14 @@ fn a_downloaded_media_is_recorded_once() {
 fn recording_media_for_a_text_or_a_missing_interaction_is_refused() {
     let f = Fixture::new();
     let blob = MediaBlob::new(SHA, 10, "image/jpeg").expect("valid");
-    let record = |m| InteractionCommand::RecordInboundMedia { message_id: m, outcome: Ok(blob.clone()), at: t(0) };
-    Given::with(()).given(f.assigned()).when(record(MessageId::new())).then_expect_error(InteractionError::UnknownMedia);
-    Given::with(()).given_no_previous_events().when(record(MessageId::new())).then_expect_error(InteractionError::NotFound);
+    let record =
+        |m| InteractionCommand::RecordInboundMedia { message_id: m, outcome: Ok(blob.clone()), at: t(0) };
+    Given::with(())
+        .given(f.assigned())
+        .when(record(MessageId::new()))
+        .then_expect_error(InteractionError::UnknownMedia);
+    Given::with(())
+        .given_no_previous_events()
+        .when(record(MessageId::new()))
+        .then_expect_error(InteractionError::NotFound);
 }
