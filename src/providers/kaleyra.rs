@@ -1405,6 +1405,59 @@ mod tests {
         );
     }
 
+    /// The v1 form fixtures describe the same sends in Kaleyra's older API. We send v2; this
+    /// checks that each v2 request carries every value its v1 twin carries (recipient, type,
+    /// text, template name, parameters and language, media link and caption).
+    #[tokio::test]
+    async fn v2_sends_carry_what_the_v1_fixtures_carry() {
+        let v1 = |name: &str| -> std::collections::HashMap<String, String> {
+            let text = String::from_utf8(fixture(name)).expect("utf8");
+            crate::providers::twilio::parse_form(text.trim_end().as_bytes())
+                .expect("form")
+                .into_iter()
+                .collect()
+        };
+        let text = v1("kaleyra_outbound_text_v1.form");
+        let body = sent_body(&OutboundContent::Text(text["body"].clone())).await;
+        let m = &body["messaging_object"];
+        assert_eq!((m["to"].as_str(), m["type"].as_str()), (Some(text["to"].as_str()), Some("text")));
+        assert_eq!(m["text"]["body"], text["body"]);
+
+        let template = v1("kaleyra_outbound_template_v1.form");
+        // v1 `params` is a comma-separated list of quoted values.
+        let params: Vec<String> =
+            template["params"].split(',').map(|p| p.trim().trim_matches('"').to_owned()).collect();
+        let content = OutboundContent::Template(OutboundTemplate {
+            name: template["template_name"].clone(),
+            language: template["lang_code"].clone(),
+            body_parameters: params.clone(),
+        });
+        let m = sent_body(&content).await["messaging_object"].clone();
+        assert_eq!(m["to"], template["to"]);
+        assert_eq!(m["template"]["name"], template["template_name"]);
+        assert_eq!(m["template"]["language"]["code"], template["lang_code"]);
+        let sent: Vec<&str> = m["template"]["components"][0]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect();
+        assert_eq!(sent, params);
+
+        let media = v1("kaleyra_outbound_media_v1.form");
+        let content = OutboundContent::Media(OutboundMedia {
+            kind: MediaKind::Document,
+            url: media["media_url"].clone(),
+            content_type: "application/pdf".into(),
+            caption: Some(media["caption"].clone()),
+            filename: None,
+        });
+        let m = sent_body(&content).await["messaging_object"].clone();
+        assert_eq!(m["to"], media["to"]);
+        assert_eq!(m["document"]["link"], media["media_url"]);
+        assert_eq!(m["document"]["caption"], media["caption"]);
+    }
+
     #[tokio::test]
     async fn send_media_by_link() {
         let media = |kind, url: &str, caption: Option<&str>, filename: Option<&str>| {

@@ -1608,6 +1608,57 @@ mod tests {
         server_requests.iter().filter(|r| r.url.path() == p).count()
     }
 
+    /// `sinch_oauth_token_request.txt` is the token request as Sinch documents it: POST to
+    /// `/oauth2/token`, Basic auth with the key id and secret, a form body
+    /// `grant_type=client_credentials`. The request we make must be exactly that.
+    #[tokio::test]
+    async fn token_request_matches_the_fixture() {
+        let text = String::from_utf8(
+            std::fs::read(format!("{FIXTURES}/sinch_oauth_token_request.txt")).expect("fixture"),
+        )
+        .expect("utf8");
+        let mut lines = text.lines();
+        let request_line = lines.next().expect("request line");
+        let (fixture_method, fixture_url) = request_line.split_once(' ').expect("method and url");
+        let fixture_path = fixture_url.trim_start_matches("https://auth.sinch.com");
+        let content_type =
+            lines.clone().find_map(|l| l.strip_prefix("Content-Type: ")).expect("content type");
+        let form = text.rsplit("\n\n").next().expect("body").trim();
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(token_response("tok", 3600))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/projects/project-1/messages:send"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"message_id": "m1"})))
+            .mount(&server)
+            .await;
+        let client = SinchClient::new(reqwest::Client::new());
+        let _ = client
+            .send_text(
+                &server.uri(),
+                &server.uri(),
+                "project-1",
+                "app",
+                "KEY_ID",
+                "KEY_SECRET",
+                "+15551234567",
+                "hi",
+            )
+            .await;
+        let requests = server.received_requests().await.expect("recorded");
+        let token_request =
+            requests.iter().find(|r| r.url.path() == "/oauth2/token").expect("a token request");
+        assert_eq!(token_request.method.as_str(), fixture_method);
+        assert_eq!(token_request.url.path(), fixture_path);
+        assert_eq!(token_request.headers["content-type"], content_type);
+        assert_eq!(String::from_utf8_lossy(&token_request.body), form);
+        let basic = format!("Basic {}", BASE64.encode("KEY_ID:KEY_SECRET"));
+        assert_eq!(token_request.headers["authorization"], basic.as_str());
+    }
+
     #[tokio::test]
     async fn token_fixture_is_fetched_once_and_reused() {
         let server = MockServer::start().await;
