@@ -650,6 +650,52 @@ impl MetaClient {
         Ok(media)
     }
 
+    /// The WhatsApp Business Account's message templates (`GET /{version}/{waba_id}/message_templates`,
+    /// Bearer), following the `paging.cursors.after` cursor for at most `MAX_TEMPLATE_PAGES`
+    /// pages. Failures are classified like media metadata (5xx, 429 and rate codes
+    /// retryable; other 4xx and an unreadable answer permanent).
+    pub async fn list_templates(
+        &self,
+        api_base_url: &str,
+        api_version: &str,
+        waba_id: &str,
+        access_token: &str,
+    ) -> Result<Vec<TemplateInfo>, FetchError> {
+        if !is_valid_media_id(waba_id) {
+            return Err(FetchError::Permanent("not a WhatsApp Business Account id".into()));
+        }
+        let base = format!(
+            "{}/{}/{}/message_templates?limit=100",
+            api_base_url.trim_end_matches('/'),
+            api_version.trim_matches('/'),
+            waba_id
+        );
+        let mut templates = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_TEMPLATE_PAGES {
+            let mut url = reqwest::Url::parse(&base)
+                .map_err(|_| FetchError::Permanent("the API base URL is not a URL".into()))?;
+            if let Some(cursor) = &after {
+                url.query_pairs_mut().append_pair("after", cursor);
+            }
+            let response =
+                self.http.get(url).bearer_auth(access_token).send().await.map_err(fetch_transport_error)?;
+            let status = response.status();
+            let body = read_bounded(response, MAX_TEMPLATE_PAGE_BYTES).await?;
+            if !status.is_success() {
+                return Err(classify_metadata_error(status.as_u16(), &body));
+            }
+            let (page, next) = parse_template_list(&body)
+                .map_err(|reason| FetchError::Permanent(format!("template list: {reason}")))?;
+            templates.extend(page);
+            match next {
+                Some(cursor) if !cursor.is_empty() => after = Some(cursor),
+                _ => break,
+            }
+        }
+        Ok(templates)
+    }
+
     async fn post_message(&self, url: &str, access_token: &str, payload: &impl Serialize) -> SendOutcome {
         // `bearer_auth` marks the header sensitive, so it is redacted from debug output.
         match self.http.post(url).bearer_auth(access_token).json(payload).send().await {
@@ -657,6 +703,66 @@ impl MetaClient {
             Err(e) => classify_transport_error(&e),
         }
     }
+}
+
+/// Pages of templates read at most (100 templates each).
+const MAX_TEMPLATE_PAGES: usize = 10;
+/// A page of 100 templates with their components stays well under this.
+const MAX_TEMPLATE_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A message template as the agent picks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateInfo {
+    pub name: String,
+    pub language: String,
+    /// `APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, `DISABLED` ...
+    pub status: String,
+    /// `UTILITY`, `MARKETING`, `AUTHENTICATION`.
+    pub category: String,
+    /// The body text with its `{{n}}` placeholders.
+    pub body: Option<String>,
+    /// How many body parameters a send must carry: the highest `{{n}}` in the body.
+    pub body_parameters: usize,
+}
+
+/// One page of `…/message_templates`: the templates and the `after` cursor, if any.
+/// Templates without a name or language are skipped rather than failing the list.
+pub fn parse_template_list(raw: &[u8]) -> Result<(Vec<TemplateInfo>, Option<String>), String> {
+    let value: Value = serde_json::from_slice(raw).map_err(|_| "not JSON".to_owned())?;
+    let data = value.get("data").and_then(Value::as_array).ok_or_else(|| "no `data` array".to_owned())?;
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let templates = data
+        .iter()
+        .filter_map(|t| {
+            let body = t.get("components").and_then(Value::as_array).and_then(|components| {
+                components
+                    .iter()
+                    .find(|c| c.get("type").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("body")))
+                    .and_then(|c| text(c, "text"))
+            });
+            Some(TemplateInfo {
+                name: text(t, "name")?,
+                language: text(t, "language")?,
+                status: text(t, "status").unwrap_or_default(),
+                category: text(t, "category").unwrap_or_default(),
+                body_parameters: body.as_deref().map(highest_placeholder).unwrap_or(0),
+                body,
+            })
+        })
+        .collect();
+    let after = value.pointer("/paging/cursors/after").and_then(Value::as_str).map(str::to_owned);
+    // Meta sends cursors on the last page too; `next` is present only when there is more.
+    let after = after.filter(|_| value.pointer("/paging/next").is_some());
+    Ok((templates, after))
+}
+
+/// The highest `{{n}}` in a template text (0 without placeholders).
+fn highest_placeholder(text: &str) -> usize {
+    text.split("{{")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("}}").and_then(|(n, _)| n.trim().parse::<usize>().ok()))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The media metadata answer is a small JSON object; anything bigger is not it.
@@ -820,6 +926,74 @@ mod tests {
     const FIXTURE_SECRET: &[u8] = b"test_app_secret_0123456789abcdef";
     const PHONE_NUMBER_ID: &str = "100000000000002";
     const TOKEN: &str = "EAAG-test-token";
+
+    #[test]
+    fn the_template_list_fixture_parses_into_pickable_templates() {
+        let (templates, after) = parse_template_list(&fixture("meta_template_list_response.json")).expect("parses");
+        assert_eq!(
+            templates,
+            vec![TemplateInfo {
+                name: "order_update".into(),
+                language: "en_US".into(),
+                status: "APPROVED".into(),
+                category: "UTILITY".into(),
+                body: Some("Hi {{1}}, your order {{2}} has shipped.".into()),
+                body_parameters: 2,
+            }]
+        );
+        assert_eq!(after, None, "cursors without `next` mean the last page");
+        assert!(parse_template_list(b"{}").is_err());
+        assert!(parse_template_list(b"nope").is_err());
+        let odd = br#"{"data": [{"name": "x"}, {"name": "y", "language": "en", "components": "?"}]}"#;
+        let (templates, _) = parse_template_list(odd).expect("lenient");
+        assert_eq!(templates.len(), 1, "a template without a language is skipped");
+        assert_eq!((templates[0].body.as_deref(), templates[0].body_parameters), (None, 0));
+    }
+
+    #[tokio::test]
+    async fn list_templates_follows_the_cursor_and_classifies_failures() {
+        let server = MockServer::start().await;
+        let page = |name: &str, next: bool| {
+            let mut v = serde_json::json!({"data": [{"name": name, "language": "en", "status": "APPROVED",
+                "category": "UTILITY", "components": [{"type": "BODY", "text": "Hi {{1}}"}]}],
+                "paging": {"cursors": {"before": "B", "after": format!("after-{name}")}}});
+            if next {
+                v["paging"]["next"] = "https://graph.facebook.com/next".into();
+            }
+            ResponseTemplate::new(200).set_body_json(v)
+        };
+        Mock::given(method("GET"))
+            .and(path("/v23.0/100000000000001/message_templates"))
+            .and(wiremock::matchers::query_param("after", "after-one"))
+            .respond_with(page("two", false))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v23.0/100000000000001/message_templates"))
+            .and(header("Authorization", "Bearer tok"))
+            .respond_with(page("one", true))
+            .mount(&server)
+            .await;
+        let client = MetaClient::new(reqwest::Client::new());
+        let names: Vec<String> = client
+            .list_templates(&server.uri(), "v23.0", "100000000000001", "tok")
+            .await
+            .expect("listed")
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["one", "two"]);
+        assert!(matches!(
+            client.list_templates(&server.uri(), "v23.0", "../x", "tok").await,
+            Err(FetchError::Permanent(_))
+        ));
+        let failing = MockServer::start().await;
+        Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&failing).await;
+        assert!(matches!(
+            client.list_templates(&failing.uri(), "v23.0", "1", "tok").await,
+            Err(FetchError::Retryable(_))
+        ));
+    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{FIXTURES}/{name}");
