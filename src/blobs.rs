@@ -130,10 +130,15 @@ impl LinkSigner {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// The path and query of a link, e.g. `/media/{sha}?ct=image%2Fjpeg&exp=…&sig=…`.
-    pub fn path(&self, sha256: &str, content_type: &str, expires: i64) -> String {
+    /// The path and query of a link, e.g. `/media/{sha}/invoice.pdf?ct=application%2Fpdf&exp=…&sig=…`.
+    ///
+    /// The last path segment is a file name (the document's own, or `media.{ext}` from the
+    /// content type): some providers take the file name, or even the media type, from the
+    /// URL. It is not signed and not used to serve: the blob and its type are.
+    pub fn path(&self, sha256: &str, content_type: &str, expires: i64, filename: Option<&str>) -> String {
         format!(
-            "/media/{sha256}?ct={}&exp={expires}&sig={}",
+            "/media/{sha256}/{}?ct={}&exp={expires}&sig={}",
+            link_name(content_type, filename),
             urlencode(content_type),
             self.signature(sha256, content_type, expires)
         )
@@ -151,6 +156,37 @@ impl LinkSigner {
         presented.len() == expected.len()
             && presented.iter().zip(&expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
+}
+
+/// A URL-safe file name for a link: the given name with anything but letters, digits, `.`,
+/// `-` and `_` replaced, or `media` with the content type's usual extension.
+fn link_name(content_type: &str, filename: Option<&str>) -> String {
+    let clean: String = filename
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    if !clean.trim_matches(['.', '_']).is_empty() {
+        return clean;
+    }
+    let ext = match content_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "video/mp4" => "mp4",
+        "video/3gpp" => "3gp",
+        "audio/ogg" => "ogg",
+        "audio/mpeg" => "mp3",
+        "audio/aac" => "aac",
+        "audio/amr" => "amr",
+        "audio/mp4" => "m4a",
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        _ => "bin",
+    };
+    format!("media.{ext}")
 }
 
 fn mac(key: &[u8]) -> HmacSha256 {
@@ -201,8 +237,11 @@ mod tests {
     fn links_verify_only_for_their_blob_type_and_time() {
         let signer = LinkSigner::derive(b"master key bytes");
         let sha = "a".repeat(64);
-        let path = signer.path(&sha, "image/jpeg", 1_000);
-        assert!(path.starts_with(&format!("/media/{sha}?ct=image%2Fjpeg&exp=1000&sig=")));
+        let path = signer.path(&sha, "image/jpeg", 1_000, None);
+        assert!(path.starts_with(&format!("/media/{sha}/media.jpg?ct=image%2Fjpeg&exp=1000&sig=")), "{path}");
+        let named = signer.path(&sha, "application/pdf", 1_000, Some("../Invoice 4711.pdf"));
+        assert!(named.starts_with(&format!("/media/{sha}/.._Invoice_4711.pdf?")), "{named}");
+        assert!(signer.path(&sha, "x/y", 1_000, Some("..")).starts_with(&format!("/media/{sha}/media.bin?")));
         let sig = path.rsplit("sig=").next().expect("sig");
         assert!(signer.verify(&sha, "image/jpeg", 1_000, sig, 999));
         assert!(!signer.verify(&sha, "image/jpeg", 1_000, sig, 1_001), "expired");

@@ -191,9 +191,13 @@ impl Core {
     }
 
     /// A link the provider can fetch a stored blob from, valid for a day.
-    pub fn media_link(&self, blob: &switchboard_domain::interaction::MediaBlob) -> String {
+    pub fn media_link(
+        &self,
+        blob: &switchboard_domain::interaction::MediaBlob,
+        filename: Option<&str>,
+    ) -> String {
         let expires = self.clock.now().timestamp() + crate::blobs::LINK_TTL_SECS;
-        let path = self.sealer.links().path(&blob.sha256, &blob.content_type, expires);
+        let path = self.sealer.links().path(&blob.sha256, &blob.content_type, expires, filename);
         format!("{}{path}", self.public_url.trim_end_matches('/'))
     }
 

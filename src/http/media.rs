@@ -9,7 +9,7 @@
 //!   declared, and while reading otherwise.
 //! - `POST /api/interactions/{id}/templates`: an approved template, the one kind of message
 //!   allowed once the customer's 24 h window has closed.
-//! - `GET /media/{sha256}?ct&exp&sig`: no bearer token (providers cannot send one), but a
+//! - `GET /media/{sha256}/{name}?ct&exp&sig`: no bearer token (providers cannot send one), but a
 //!   link is only good for the blob, content type and expiry it was signed for.
 //!
 //! A send refused with `window_closed` carries the account's recontact template in
@@ -32,7 +32,9 @@ use crate::providers::MediaKind;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/interactions/{interaction_id}/media", web::post().to(send_media))
         .route("/api/interactions/{interaction_id}/templates", web::post().to(send_template))
-        .route("/media/{sha256}", web::get().to(serve_link));
+        .route("/api/accounts/{account_id}/templates", web::get().to(list_templates))
+        .route("/media/{sha256}", web::get().to(serve_link))
+        .route("/media/{sha256}/{name}", web::get().to(serve_named_link));
 }
 
 /// WhatsApp's size limit per kind: images 5 MB, stickers 500 KB, audio and video 16 MB,
@@ -209,6 +211,58 @@ pub async fn send_template(
     Ok(HttpResponse::Accepted().json(MessageAccepted { message_id: message_id.to_string() }))
 }
 
+/// Query of `GET /api/accounts/{id}/templates`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TemplateQuery {
+    /// `all` lists every template; by default only `APPROVED` ones (the ones that can be sent).
+    pub status: Option<String>,
+}
+
+/// The account's message templates, read from the provider (Meta Cloud API accounts).
+#[utoipa::path(get, path = "/api/accounts/{account_id}/templates", params(TemplateQuery),
+    responses((status = 200, description = "[{name, language, status, category, body, body_parameters}]"),
+              (status = 404, body = super::errors::ErrorBody), (status = 501, body = super::errors::ErrorBody),
+              (status = 502, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn list_templates(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    query: web::Query<TemplateQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found("account_not_found", "no such account");
+    let account_id: switchboard_domain::AccountId = parse_id(&path, "account_not_found")?;
+    if !auth.may_see_account(&state.core, account_id).await? {
+        return Err(not_found());
+    }
+    let core = &state.core;
+    let account = core.accounts.state(&account_id.to_string()).await?.state;
+    let Some(switchboard_domain::account::ProviderSettings::Meta(meta)) = &account.provider else {
+        return Err(match account.provider {
+            None => not_found(),
+            Some(other) => ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "templates_not_listable",
+                format!(
+                    "{} templates are managed in the provider's console; send them by name",
+                    other.kind()
+                ),
+            ),
+        });
+    };
+    let token = core.sealer.open(&meta.access_token).map_err(ApiError::internal)?;
+    let templates = crate::providers::meta::MetaClient::new(core.http.clone())
+        .list_templates(&meta.api_base_url, &meta.api_version, &meta.business_account_id, &token)
+        .await
+        .map_err(|e| match e {
+            crate::providers::FetchError::Retryable(reason) => ApiError::unavailable(reason),
+            other => ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", other.to_string()),
+        })?;
+    let all = query.status.as_deref() == Some("all");
+    let templates: Vec<_> = templates.into_iter().filter(|t| all || t.status == "APPROVED").collect();
+    Ok(HttpResponse::Ok().json(templates))
+}
+
 /// Query of a signed media link.
 #[derive(Debug, Deserialize)]
 pub struct LinkQuery {
@@ -217,10 +271,29 @@ pub struct LinkQuery {
     sig: String,
 }
 
+/// `/media/{sha256}/{name}`: the same, with a file name for providers that read one from
+/// the URL (the name is not signed and does not select anything).
+pub async fn serve_named_link(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: Option<web::Query<LinkQuery>>,
+) -> Result<HttpResponse, ApiError> {
+    let (sha256, _name) = path.into_inner();
+    serve(&state, &sha256, query).await
+}
+
 /// Serves a blob to a provider through a signed, expiring link.
 pub async fn serve_link(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: Option<web::Query<LinkQuery>>,
+) -> Result<HttpResponse, ApiError> {
+    serve(&state, &path, query).await
+}
+
+async fn serve(
+    state: &AppState,
+    path: &str,
     query: Option<web::Query<LinkQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let refused =
@@ -228,12 +301,12 @@ pub async fn serve_link(
     let query = query.ok_or_else(refused)?;
     let core = &state.core;
     let now = core.clock.now().timestamp();
-    if !core.sealer.links().verify(&path, &query.ct, query.exp, &query.sig, now) {
+    if !core.sealer.links().verify(path, &query.ct, query.exp, &query.sig, now) {
         return Err(refused());
     }
     let bytes = core
         .blobs
-        .get(&path)
+        .get(path)
         .await
         .map_err(|_| refused())?
         .ok_or_else(|| ApiError::not_found("media_not_found", "the media is no longer stored"))?;

@@ -30,7 +30,7 @@ impl Modify for BearerAuth {
         admin::set_recontact_template,
         admin::create_queue, admin::add_queue_agent, admin::create_agent, admin::create_token,
         agent::log_in, agent::ready, agent::pause, agent::log_out, agent::accept, agent::reject,
-        agent::send_text, agent::close, agent::dispose, media::send_media, media::send_template,
+        agent::send_text, agent::close, agent::dispose, media::send_media, media::send_template, media::list_templates,
         reads::list_interactions, reads::get_interaction, reads::interaction_events, reads::message_media,
         reads::agent_board, reads::queue_board,
         webhooks::receive, webhooks::handshake, ws::connect, ops::healthz, ops::metrics,

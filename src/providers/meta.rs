@@ -737,7 +737,9 @@ pub fn parse_template_list(raw: &[u8]) -> Result<(Vec<TemplateInfo>, Option<Stri
             let body = t.get("components").and_then(Value::as_array).and_then(|components| {
                 components
                     .iter()
-                    .find(|c| c.get("type").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("body")))
+                    .find(|c| {
+                        c.get("type").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("body"))
+                    })
                     .and_then(|c| text(c, "text"))
             });
             Some(TemplateInfo {
@@ -929,7 +931,8 @@ mod tests {
 
     #[test]
     fn the_template_list_fixture_parses_into_pickable_templates() {
-        let (templates, after) = parse_template_list(&fixture("meta_template_list_response.json")).expect("parses");
+        let (templates, after) =
+            parse_template_list(&fixture("meta_template_list_response.json")).expect("parses");
         assert_eq!(
             templates,
             vec![TemplateInfo {

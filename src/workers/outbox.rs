@@ -133,7 +133,7 @@ fn content(core: &Core, msg: &Claimed) -> Result<OutboundContent, SendOutcome> {
                 .ok_or_else(|| unreadable("media"))?;
             Ok(OutboundContent::Media(ProviderMedia {
                 kind: MediaKind::parse(&media.kind).ok_or_else(|| unreadable("media kind"))?,
-                url: core.media_link(&media.blob),
+                url: core.media_link(&media.blob, media.filename.as_deref()),
                 content_type: media.blob.content_type.clone(),
                 caption: media.caption,
                 filename: media.filename,

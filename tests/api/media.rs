@@ -301,3 +301,31 @@ async fn bad_uploads_get_their_codes_and_append_nothing() {
     assert_eq!(app.count_events(None).await, before);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn agents_list_the_accounts_approved_templates() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    let mut listing: Value =
+        serde_json::from_slice(&fixture("meta_template_list_response.json")).expect("json");
+    listing["data"].as_array_mut().expect("data").push(json!({"name": "draft", "language": "en",
+        "status": "PENDING", "category": "MARKETING", "components": [{"type": "BODY", "text": "soon"}]}));
+    Mock::given(method("GET"))
+        .and(path("/v23.0/100000000000001/message_templates"))
+        .and(header("Authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(listing))
+        .mount(&app.graph)
+        .await;
+    let path_ = format!("/api/accounts/{}/templates", s.account_id);
+    let approved = app.get_json(&s.agent_token, &path_).await;
+    assert_eq!(
+        approved,
+        json!([{"name": "order_update", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+                "body": "Hi {{1}}, your order {{2}} has shipped.", "body_parameters": 2}])
+    );
+    let all = app.get_json(&app.admin_token, &format!("{path_}?status=all")).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
+    let (_, stranger) = app.create_agent("Eve").await;
+    assert_eq!(error_code(app.get(&stranger, &path_).await).await, (404, "account_not_found".into()));
+    app.stop().await;
+}
