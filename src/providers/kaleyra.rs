@@ -782,6 +782,9 @@ async fn classify_response(response: reqwest::Response) -> SendOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::{
+        Rng, fixture, fixture_json, fixture_names, mutate_bytes, mutate_value,
+    };
     use std::time::Duration;
 
     use chrono::TimeZone;
@@ -792,18 +795,8 @@ mod tests {
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     const SID: &str = "HXAP0000000000";
     const KEY: &str = "Afake-api-key";
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{FIXTURES}/{name}");
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-    }
-
-    fn fixture_json(name: &str) -> Value {
-        serde_json::from_slice(&fixture(name)).expect("fixture is JSON")
-    }
 
     fn ts(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(secs, 0).single().expect("valid timestamp")
@@ -1665,67 +1658,6 @@ mod tests {
 
     // -- robustness --------------------------------------------------------------------
 
-    /// Deterministic xorshift64* so failures reproduce.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-        }
-
-        fn bytes(&mut self, max_len: usize, alphabet: Option<&[u8]>) -> Vec<u8> {
-            let len = self.below(max_len + 1);
-            (0..len)
-                .map(|_| match alphabet {
-                    Some(a) => a[self.below(a.len())],
-                    None => self.next() as u8,
-                })
-                .collect()
-        }
-    }
-
-    fn mutate_value(v: &mut Value, rng: &mut Rng) {
-        let replacement = match rng.below(9) {
-            0 => Value::Null,
-            1 => Value::Bool(rng.below(2) == 0),
-            2 => json!(rng.next() as i64),
-            3 => json!(-1.5e300),
-            4 => Value::String(String::new()),
-            5 => Value::String("99999999999999999999".into()),
-            6 => Value::Array(vec![]),
-            7 => Value::String("{\"latitude\": 1e999}".into()),
-            _ => Value::Object(Map::new()),
-        };
-        let mut node = v;
-        loop {
-            let children = match node {
-                Value::Array(a) => a.len(),
-                Value::Object(o) => o.len(),
-                _ => 0,
-            };
-            if children == 0 || rng.below(4) == 0 {
-                *node = replacement;
-                return;
-            }
-            let pick = rng.below(children);
-            node = match node {
-                Value::Array(a) => &mut a[pick],
-                Value::Object(o) => match o.values_mut().nth(pick) {
-                    Some(child) => child,
-                    None => return,
-                },
-                _ => return,
-            };
-        }
-    }
-
     #[test]
     fn random_and_mutated_inputs_never_panic() {
         let mut rng = Rng(0x2545_F491_4F6C_DD1D);
@@ -1750,33 +1682,20 @@ mod tests {
             let body = rng.bytes(512, alphabet);
             check(&body, &mut rng);
         }
-        let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
-            .expect("fixtures dir")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("kaleyra_") && n.ends_with(".json"))
-            .collect();
-        names.sort();
+        let names = fixture_names("kaleyra_", ".json");
         assert!(names.len() >= 7, "{names:?}");
         for name in names {
             let original = fixture(&name);
             for _ in 0..200 {
                 let mut body = original.clone();
-                let i = rng.below(body.len());
-                match rng.below(4) {
-                    0 => body.truncate(i),
-                    1 => body[i] ^= 1 << rng.below(8),
-                    2 => body.insert(i, json_alphabet[rng.below(json_alphabet.len())]),
-                    _ => {
-                        body.remove(i);
-                    }
-                }
+                mutate_bytes(&mut body, &mut rng, json_alphabet);
                 check(&body, &mut rng);
             }
             let value: Value = serde_json::from_slice(&original).expect("fixture is JSON");
             for _ in 0..200 {
                 let mut v = value.clone();
                 for _ in 0..=rng.below(3) {
-                    mutate_value(&mut v, &mut rng);
+                    mutate_value(&mut v, &mut rng, &["99999999999999999999", "{\"latitude\": 1e999}"]);
                 }
                 check(&serde_json::to_vec(&v).expect("ser"), &mut rng);
             }

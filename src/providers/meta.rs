@@ -917,6 +917,9 @@ async fn classify_response(response: reqwest::Response) -> SendOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::{
+        Rng, fixture, fixture_json, fixture_names, mutate_value, signed_bytes,
+    };
     use std::time::Duration;
 
     use chrono::TimeZone;
@@ -924,7 +927,6 @@ mod tests {
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     const FIXTURE_SECRET: &[u8] = b"test_app_secret_0123456789abcdef";
     const PHONE_NUMBER_ID: &str = "100000000000002";
     const TOKEN: &str = "EAAG-test-token";
@@ -996,23 +998,6 @@ mod tests {
             client.list_templates(&failing.uri(), "v23.0", "1", "tok").await,
             Err(FetchError::Retryable(_))
         ));
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{FIXTURES}/{name}");
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-    }
-
-    /// The bytes the fixture signatures cover: the file minus its single trailing newline.
-    fn signed_bytes(name: &str) -> Vec<u8> {
-        let mut bytes = fixture(name);
-        assert_eq!(bytes.pop(), Some(b'\n'), "{name} must end with a newline");
-        assert_ne!(bytes.last(), Some(&b'\n'), "{name} must end with exactly one newline");
-        bytes
-    }
-
-    fn fixture_json(name: &str) -> Value {
-        serde_json::from_slice(&fixture(name)).expect("fixture is JSON")
     }
 
     fn parse_fixture(name: &str) -> WebhookBatch {
@@ -2297,76 +2282,10 @@ mod tests {
 
     // -- robustness --------------------------------------------------------------------
 
-    /// Deterministic xorshift64* so failures reproduce.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-        }
-
-        fn bytes(&mut self, max_len: usize, alphabet: Option<&[u8]>) -> Vec<u8> {
-            let len = self.below(max_len + 1);
-            (0..len)
-                .map(|_| match alphabet {
-                    Some(a) => a[self.below(a.len())],
-                    None => self.next() as u8,
-                })
-                .collect()
-        }
-    }
-
     fn all_meta_json_fixtures() -> Vec<Vec<u8>> {
-        let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
-            .expect("fixtures dir")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("meta_") && n.ends_with(".json"))
-            .collect();
-        names.sort();
+        let names = fixture_names("meta_", ".json");
         assert!(names.len() >= 20, "{names:?}");
         names.iter().map(|n| fixture(n)).collect()
-    }
-
-    /// Replaces a random node of `v` with a value of a random type.
-    fn mutate_value(v: &mut Value, rng: &mut Rng) {
-        let replacement = match rng.below(8) {
-            0 => Value::Null,
-            1 => Value::Bool(rng.below(2) == 0),
-            2 => serde_json::json!(rng.next() as i64),
-            3 => serde_json::json!(-1.5e300),
-            4 => Value::String(String::new()),
-            5 => Value::String("12345".into()),
-            6 => Value::Array(vec![]),
-            _ => Value::Object(Map::new()),
-        };
-        let mut node = v;
-        loop {
-            let children = match node {
-                Value::Array(a) => a.len(),
-                Value::Object(o) => o.len(),
-                _ => 0,
-            };
-            if children == 0 || rng.below(4) == 0 {
-                *node = replacement;
-                return;
-            }
-            let pick = rng.below(children);
-            node = match node {
-                Value::Array(a) => &mut a[pick],
-                Value::Object(o) => match o.values_mut().nth(pick) {
-                    Some(child) => child,
-                    None => return,
-                },
-                _ => return,
-            };
-        }
     }
 
     #[test]
@@ -2414,7 +2333,7 @@ mod tests {
             for _ in 0..150 {
                 let mut v = value.clone();
                 for _ in 0..=rng.below(3) {
-                    mutate_value(&mut v, &mut rng);
+                    mutate_value(&mut v, &mut rng, &["12345"]);
                 }
                 let body = serde_json::to_vec(&v).expect("ser");
                 check(&body, &mut rng);

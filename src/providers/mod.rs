@@ -15,6 +15,9 @@ pub mod meta;
 pub mod sinch;
 pub mod twilio;
 
+#[cfg(test)]
+mod test_support;
+
 /// A normalized inbound customer message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundMessage {

@@ -985,12 +985,14 @@ fn reason_code_in(text: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::{
+        FIXTURES, Rng, fixture, fixture_json, fixture_names, mutate_bytes, mutate_value, signed_bytes,
+    };
 
     use chrono::TimeZone;
     use wiremock::matchers::{body_json, body_string, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     const FIXTURE_SECRET: &[u8] = b"test_webhook_secret_0123456789";
     const FIXTURE_NONCE: &str = "01HFAKENONCE00000000000000";
     const FIXTURE_TS: &str = "1767607201";
@@ -1000,22 +1002,6 @@ mod tests {
 
     const S1_BODY: &str = r#"{"app_id":"01EB37HMH1M6SV18BSNS3G135H","accepted_time":"2020-11-17T15:09:11.659Z","project_id":"c36f3d3d-1513-2edd-ae42-11995557ff61","message_delivery_report":{"message_id":"01EQBC1A3BEK731GY4YXEN0C2R","conversation_id":"01EPYATA64TMNZ1FV02JKF12JF","status":"QUEUED_ON_CHANNEL","contact_id":"01EXA07N79THJ20WSN6AS30TMW"}}"#;
     const S2_BODY: &str = r#"{"app_id":"","accepted_time":"2021-10-18T17:49:13.813615Z","project_id":"e2df3a34-a71b-4448-9db5-a8d2baad28e4","contact_create_notification":{"contact":{"id":"01FJA8B466Y0R2GNXD78MD9SM1","channel_identities":[{"channel":"SMS","identity":"48123456789","app_id":""}],"display_name":"New Test Contact","email":"new.contact@email.com","external_id":"","metadata":"","language":"EN_US"}},"message_metadata":""}"#;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{FIXTURES}/{name}");
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-    }
-
-    fn signed_bytes(name: &str) -> Vec<u8> {
-        let mut bytes = fixture(name);
-        assert_eq!(bytes.pop(), Some(b'\n'), "{name} must end with a newline");
-        assert_ne!(bytes.last(), Some(&b'\n'), "{name} must end with exactly one newline");
-        bytes
-    }
-
-    fn fixture_json(name: &str) -> Value {
-        serde_json::from_slice(&fixture(name)).expect("fixture is JSON")
-    }
 
     fn ts(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(secs, 0).single().expect("valid timestamp")
@@ -2224,66 +2210,6 @@ mod tests {
 
     // -- robustness --------------------------------------------------------------------
 
-    /// Deterministic xorshift64* so failures reproduce.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-        }
-
-        fn bytes(&mut self, max_len: usize, alphabet: Option<&[u8]>) -> Vec<u8> {
-            let len = self.below(max_len + 1);
-            (0..len)
-                .map(|_| match alphabet {
-                    Some(a) => a[self.below(a.len())],
-                    None => self.next() as u8,
-                })
-                .collect()
-        }
-    }
-
-    fn mutate_value(v: &mut Value, rng: &mut Rng) {
-        let replacement = match rng.below(8) {
-            0 => Value::Null,
-            1 => Value::Bool(rng.below(2) == 0),
-            2 => serde_json::json!(rng.next() as i64),
-            3 => serde_json::json!(-1.5e300),
-            4 => Value::String(String::new()),
-            5 => Value::String("2026-01-05T10:00:01Z".into()),
-            6 => Value::Array(vec![]),
-            _ => Value::Object(Map::new()),
-        };
-        let mut node = v;
-        loop {
-            let children = match node {
-                Value::Array(a) => a.len(),
-                Value::Object(o) => o.len(),
-                _ => 0,
-            };
-            if children == 0 || rng.below(4) == 0 {
-                *node = replacement;
-                return;
-            }
-            let pick = rng.below(children);
-            node = match node {
-                Value::Array(a) => &mut a[pick],
-                Value::Object(o) => match o.values_mut().nth(pick) {
-                    Some(child) => child,
-                    None => return,
-                },
-                _ => return,
-            };
-        }
-    }
-
     #[test]
     fn random_and_mutated_inputs_never_panic() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -2309,33 +2235,20 @@ mod tests {
             let body = rng.bytes(512, alphabet);
             check(&body, &mut rng);
         }
-        let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
-            .expect("fixtures dir")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("sinch_") && n.ends_with(".json"))
-            .collect();
-        names.sort();
+        let names = fixture_names("sinch_", ".json");
         assert!(names.len() >= 12, "{names:?}");
         for name in names {
             let original = fixture(&name);
             for _ in 0..150 {
                 let mut body = original.clone();
-                let i = rng.below(body.len());
-                match rng.below(4) {
-                    0 => body.truncate(i),
-                    1 => body[i] ^= 1 << rng.below(8),
-                    2 => body.insert(i, json_alphabet[rng.below(json_alphabet.len())]),
-                    _ => {
-                        body.remove(i);
-                    }
-                }
+                mutate_bytes(&mut body, &mut rng, json_alphabet);
                 check(&body, &mut rng);
             }
             let value: Value = serde_json::from_slice(&original).expect("fixture is JSON");
             for _ in 0..150 {
                 let mut v = value.clone();
                 for _ in 0..=rng.below(3) {
-                    mutate_value(&mut v, &mut rng);
+                    mutate_value(&mut v, &mut rng, &["2026-01-05T10:00:01Z"]);
                 }
                 check(&serde_json::to_vec(&v).expect("ser"), &mut rng);
             }
@@ -2446,12 +2359,7 @@ mod tests {
                 index in 0usize..14,
                 edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
             ) {
-                let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
-                    .expect("fixtures dir")
-                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter(|n| n.starts_with("sinch_") && n.ends_with(".json"))
-                    .collect();
-                names.sort();
+                let names = fixture_names("sinch_", ".json");
                 let mut body = fixture(&names[index % names.len()]);
                 for (at, byte, op) in edits {
                     let i = at.index(body.len() + 1);

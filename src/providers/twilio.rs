@@ -824,6 +824,7 @@ async fn classify_response(response: reqwest::Response) -> SendOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::{fixture, fixture_names, signed_bytes};
     use std::time::Duration;
 
     use crate::providers::http::MAX_SNIPPET_CHARS;
@@ -832,7 +833,6 @@ mod tests {
     use wiremock::matchers::{body_string, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     const FIXTURE_TOKEN: &str = "test_auth_token_0123456789abcdef";
     const INBOUND_URL: &str = "https://cc.example.com/webhooks/twilio/inbound";
     const STATUS_URL: &str = "https://cc.example.com/webhooks/twilio/status";
@@ -840,19 +840,6 @@ mod tests {
     const STATUS_CALLBACK: &str = "https://cc.example.com/webhooks/twilio/status";
     const CUSTOMER: &str = "+15551234567";
     const BUSINESS: &str = "+15557654321";
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{FIXTURES}/{name}");
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-    }
-
-    /// The bytes the fixture signatures cover: the file minus its single trailing newline.
-    fn signed_bytes(name: &str) -> Vec<u8> {
-        let mut bytes = fixture(name);
-        assert_eq!(bytes.pop(), Some(b'\n'), "{name} must end with a newline");
-        assert_ne!(bytes.last(), Some(&b'\n'), "{name} must end with exactly one newline");
-        bytes
-    }
 
     fn form_fixture(name: &str) -> Vec<(String, String)> {
         parse_form(&signed_bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -1249,11 +1236,7 @@ mod tests {
 
     #[test]
     fn form_encoding_round_trips_every_twilio_form_fixture() {
-        let names = std::fs::read_dir(FIXTURES)
-            .expect("fixtures dir")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("twilio_") && n.ends_with(".form"))
-            .collect::<Vec<_>>();
+        let names = fixture_names("twilio_", ".form");
         assert_eq!(names.len(), 13, "{names:?}");
         for name in names {
             let raw = signed_bytes(&name);
