@@ -449,16 +449,9 @@ pub async fn set_recontact_template(
     auth.require(&[Role::Admin])?;
     let account_id: AccountId = parse_id(&path, "account_not_found")?;
     let template = match body.into_inner() {
-        Some(t) => Some(
-            switchboard_domain::interaction::TemplateMessage::new(&t.name, &t.language, t.parameters)
-                .map_err(|e| {
-                    ApiError::new(
-                        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_template",
-                        e.to_string(),
-                    )
-                })?,
-        ),
+        Some(t) => {
+            Some(switchboard_domain::interaction::TemplateMessage::new(&t.name, &t.language, t.parameters)?)
+        }
         None => None,
     };
     let core = &state.core;

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::agent::AgentCommand;
 use switchboard_domain::interaction::{Closer, InteractionCommand};
-use switchboard_domain::{DispositionCode, InteractionId, MessageId, MessageText};
+use switchboard_domain::{DispositionCode, InteractionId, MessageText};
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, Auth, correlation_id, parse_id};
@@ -154,12 +154,7 @@ pub async fn send_text(
     let agent_id = auth.agent()?;
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
     let text = MessageText::parse(&body.text)?;
-    let message_id = match &body.message_id {
-        Some(raw) => {
-            raw.parse::<MessageId>().map_err(|_| ApiError::invalid_request("message_id must be a UUID"))?
-        }
-        None => MessageId::new(),
-    };
+    let message_id = super::message_id_or_new(body.message_id.as_deref())?;
     let core = &state.core;
     let cmd = InteractionCommand::SendText { message_id, agent_id, text, at: core.clock.now() };
     let sent = core

@@ -12,7 +12,7 @@ use switchboard_domain::ValueError;
 use switchboard_domain::account::AccountError;
 use switchboard_domain::agent::AgentError;
 use switchboard_domain::contact::ContactError;
-use switchboard_domain::interaction::InteractionError;
+use switchboard_domain::interaction::{ContentError, InteractionError};
 use switchboard_domain::queue::QueueError;
 
 use crate::runtime::CommandError;
@@ -119,6 +119,21 @@ impl ResponseError for ApiError {
                 details: self.details.clone(),
             },
         })
+    }
+}
+
+impl From<ContentError> for ApiError {
+    fn from(e: ContentError) -> Self {
+        let code = match e {
+            ContentError::BadTemplate(_) => "invalid_template",
+            ContentError::BadContentType => "invalid_content_type",
+            ContentError::BadDigest | ContentError::BadKind | ContentError::TooLong(_) => "invalid_media",
+        };
+        let status = match e {
+            ContentError::BadContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Self::new(status, code, e.to_string())
     }
 }
 
@@ -269,6 +284,24 @@ mod tests {
         let body = api.error_response().into_body().try_into_bytes().unwrap_or_default();
         let parsed: ErrorBody = serde_json::from_slice(&body).expect("json body");
         assert_eq!(parsed.error.code, "window_closed");
+    }
+
+    #[test]
+    fn content_errors_name_what_was_wrong() {
+        let cases = [
+            (ContentError::BadTemplate("x"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_template"),
+            (ContentError::TooLong("x"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_media"),
+            (ContentError::BadKind, StatusCode::UNPROCESSABLE_ENTITY, "invalid_media"),
+            (ContentError::BadContentType, StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_content_type"),
+        ];
+        for (error, status, code) in cases {
+            let api: ApiError = error.into();
+            assert_eq!((api.status, api.code), (status, code));
+        }
+        let detailed = ApiError::invalid_request("x").with_details(serde_json::json!({"limit_bytes": 5}));
+        let body = detailed.error_response().into_body().try_into_bytes().unwrap_or_default();
+        let parsed: ErrorBody = serde_json::from_slice(&body).expect("json body");
+        assert_eq!(parsed.error.details, Some(serde_json::json!({"limit_bytes": 5})));
     }
 
     #[test]

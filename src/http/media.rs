@@ -19,8 +19,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use switchboard_domain::interaction::{InteractionCommand, MediaBlob, OutboundMedia, TemplateMessage};
-use switchboard_domain::{InteractionId, MessageId};
+use switchboard_domain::InteractionId;
+use switchboard_domain::interaction::{
+    InteractionCommand, MediaBlob, OutboundMedia, TemplateMessage, parse_content_type,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use super::agent::MessageAccepted;
@@ -108,8 +110,7 @@ pub async fn send_media(
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .filter(|ct| MediaBlob::new(&"0".repeat(64), 0, ct).is_ok())
+        .and_then(|ct| parse_content_type(ct).ok())
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -123,12 +124,7 @@ pub async fn send_media(
         })?,
         None => MediaKind::from_content_type(&content_type),
     };
-    let message_id = match &query.message_id {
-        Some(raw) => {
-            raw.parse::<MessageId>().map_err(|_| ApiError::invalid_request("message_id must be a UUID"))?
-        }
-        None => MessageId::new(),
-    };
+    let message_id = super::message_id_or_new(query.message_id.as_deref())?;
     let limit = whatsapp_limit(kind).min(core.max_media_bytes);
     let declared = req
         .headers()
@@ -153,8 +149,7 @@ pub async fn send_media(
     }
     let sha = core.blobs.put(&bytes).await.map_err(ApiError::internal)?;
     let blob = MediaBlob::new(&sha, bytes.len() as u64, &content_type).map_err(ApiError::internal)?;
-    let media = OutboundMedia::new(kind.as_str(), blob, query.caption.clone(), query.filename.clone())
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_media", e.to_string()))?;
+    let media = OutboundMedia::new(kind.as_str(), blob, query.caption.clone(), query.filename.clone())?;
     let cmd = InteractionCommand::SendMedia { message_id, agent_id, media, at: core.clock.now() };
     let sent = core
         .interactions
@@ -195,14 +190,8 @@ pub async fn send_template(
     let agent_id = auth.agent()?;
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
     let body = body.into_inner();
-    let template = TemplateMessage::new(&body.name, &body.language, body.parameters)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_template", e.to_string()))?;
-    let message_id = match &body.message_id {
-        Some(raw) => {
-            raw.parse::<MessageId>().map_err(|_| ApiError::invalid_request("message_id must be a UUID"))?
-        }
-        None => MessageId::new(),
-    };
+    let template = TemplateMessage::new(&body.name, &body.language, body.parameters)?;
+    let message_id = super::message_id_or_new(body.message_id.as_deref())?;
     let core = &state.core;
     let cmd = InteractionCommand::SendTemplate { message_id, agent_id, template, at: core.clock.now() };
     core.interactions

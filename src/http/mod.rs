@@ -132,6 +132,14 @@ pub fn parse_id<T: std::str::FromStr>(raw: &str, code: &'static str) -> Result<T
 }
 
 /// Maps a JSON body that could not be read to our error format.
+/// The client's message id (a UUID, so a retried send records nothing new), or a fresh one.
+pub fn message_id_or_new(raw: Option<&str>) -> Result<switchboard_domain::MessageId, ApiError> {
+    match raw {
+        Some(raw) => raw.parse().map_err(|_| ApiError::invalid_request("message_id must be a UUID")),
+        None => Ok(switchboard_domain::MessageId::new()),
+    }
+}
+
 fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     use actix_web::http::StatusCode;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::Row;
 use switchboard_domain::MessageId;
 use switchboard_domain::account::ProviderSettings;
-use switchboard_domain::interaction::{InteractionCommand, MediaBlob};
+use switchboard_domain::interaction::{InteractionCommand, MediaBlob, parse_content_type};
 use switchboard_projections::Backend;
 use tokio::sync::watch;
 
@@ -130,14 +130,12 @@ async fn process(core: &Core, row: Claimed) -> anyhow::Result<()> {
             let size = media.bytes.len() as u64;
             let sha = core.blobs.put(&media.bytes).await?;
             // The download's own type wins; then what the webhook said; then bytes.
-            let content_type = media
-                .content_type
-                .filter(|ct| MediaBlob::new(&sha, size, ct).is_ok())
-                .or(row.content_type.clone())
+            let content_type = [media.content_type.as_deref(), row.content_type.as_deref()]
+                .into_iter()
+                .flatten()
+                .find_map(|ct| parse_content_type(ct).ok())
                 .unwrap_or_else(|| "application/octet-stream".into());
-            let blob = MediaBlob::new(&sha, size, &content_type)
-                .or_else(|_| MediaBlob::new(&sha, size, "application/octet-stream"))?;
-            Ok(blob)
+            Ok(MediaBlob::new(&sha, size, &content_type)?)
         }
         Err(FetchError::TooLarge { limit }) => {
             Err(("too_large".to_owned(), format!("the media is larger than the {limit}-byte limit")))

@@ -43,15 +43,19 @@ impl MediaBlob {
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(ContentError::BadDigest);
         }
-        let content_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let valid_part = |p: &str| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
-        };
-        match content_type.split_once('/') {
-            Some((t, s)) if valid_part(t) && valid_part(s) => {}
-            _ => return Err(ContentError::BadContentType),
-        }
-        Ok(Self { sha256: sha256.to_owned(), size, content_type })
+        Ok(Self { sha256: sha256.to_owned(), size, content_type: parse_content_type(content_type)? })
+    }
+}
+
+/// A MIME type's essence (`type/subtype`, lower case, parameters dropped), or an error if it
+/// is not one.
+pub fn parse_content_type(raw: &str) -> Result<String, ContentError> {
+    let content_type = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let valid_part =
+        |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
+    match content_type.split_once('/') {
+        Some((t, s)) if valid_part(t) && valid_part(s) => Ok(content_type),
+        _ => Err(ContentError::BadContentType),
     }
 }
 

@@ -18,7 +18,7 @@ mod tests;
 pub use commands::InteractionCommand;
 pub use content::{
     ContentError, MAX_CAPTION_CHARS, MAX_TEMPLATE_PARAMETERS, MEDIA_KINDS, MediaBlob, OutboundMedia,
-    TemplateMessage,
+    TemplateMessage, parse_content_type,
 };
 pub use events::InteractionEvent;
 
