@@ -252,3 +252,62 @@ async fn a_failed_status_after_delivery_is_still_recorded_with_its_code() {
     assert_eq!(app.count_events(Some("OutboundStatusChanged")).await, 2);
     app.stop().await;
 }
+
+/// WhatsApp's pair rate: after a burst of 45 messages to one customer the next waits about
+/// 6 s; it is deferred (not failed, not counted as an attempt) and sent once the clock allows.
+#[actix_web::test]
+async fn sends_to_one_customer_are_paced_after_a_burst_of_45() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.setup(10).await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("meta_send_response.json")))
+        .mount(&app.graph)
+        .await;
+    let (_ws, id) = assigned(&app, &s).await;
+    for i in 0..46 {
+        let r = app
+            .post(
+                &s.agent_token,
+                &format!("/api/interactions/{id}/messages"),
+                json!({"text": format!("m{i}")}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let sent = || async {
+        app.graph
+            .received_requests()
+            .await
+            .expect("recorded")
+            .iter()
+            .filter(|r| r.url.path() == "/v23.0/100000000000002/messages")
+            .count()
+    };
+    let state = |app: &TestApp| {
+        let db = app.core.db.any.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64)>("SELECT status, attempts FROM outbox WHERE status = 'pending'")
+                .fetch_all(&db)
+                .await
+                .expect("query")
+        }
+    };
+    for _ in 0..500 {
+        if sent().await == 45 && state(&app).await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sent().await, 45, "the burst goes out");
+    assert_eq!(state(&app).await, vec![("pending".to_owned(), 0)], "the 46th waits, no attempt counted");
+    app.core.clock.advance(Duration::from_secs(7));
+    for _ in 0..500 {
+        if sent().await == 46 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sent().await, 46, "sent once the pair rate allows");
+    app.stop().await;
+}
