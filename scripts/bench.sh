@@ -27,144 +27,30 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+BENCH_NAME=bench.sh
 PG_RATE=${PG_RATE:-5000}
 SQLITE_RATE=${SQLITE_RATE:-2000}
 DURATION=${DURATION:-60}
 WARMUP=${WARMUP:-5}
 CONVERSATIONS=${CONVERSATIONS:-1000}
 CONCURRENCY=${CONCURRENCY:-256}
-DB_CONNECTIONS=${DB_CONNECTIONS:-16}
-PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-$DB_CONNECTIONS}
-PGBENCH_SECONDS=${PGBENCH_SECONDS:-20}
-BACKENDS=${BACKENDS:-postgres sqlite}
 BENCH_PORT=${BENCH_PORT:-18480}
-SERVER_RUST_LOG=${SERVER_RUST_LOG:-info,sqlx=warn}
-PG_SSLMODE=${PG_SSLMODE-disable}
-URL_PARAMS=""
-if [[ -n $PG_SSLMODE ]]; then
-    export PGSSLMODE=$PG_SSLMODE
-    URL_PARAMS="?sslmode=$PG_SSLMODE"
-fi
-RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")}
-mkdir -p "$RESULTS_DIR"
-RUN_ID=$(date +%s)_$$
-SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench-data.XXXXXX")
-
-PGBENCH=$(command -v pgbench || true)
-if [[ -z $PGBENCH ]]; then
-    PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -1 || true)
-fi
-tools="psql jq"
-[[ -n ${SKIP_BUILD:-} ]] || tools+=" cargo"
-for tool in $tools; do
-    command -v "$tool" >/dev/null || { echo "bench.sh: $tool is required" >&2; exit 1; }
-done
-[[ -n $PGBENCH ]] || { echo "bench.sh: pgbench is required (postgresql-contrib / postgresql-NN)" >&2; exit 1; }
-
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-
-SERVER_PID=""
-CREATED_DBS=()
-cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    for db in "${CREATED_DBS[@]}"; do
-        psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-    rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pg() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-
-create_db() {
-    local name=$1
-    pg -d postgres -c "CREATE DATABASE $name" >/dev/null
-    CREATED_DBS+=("$name")
-}
-
-drop_db() {
-    pg -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
-}
+source "$ROOT/scripts/bench-lib.sh"
 
 # ---------------------------------------------------------------------------------------
 # 1. build
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    log "building release binaries into $TARGET_DIR"
-    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --bin switchboard --bin loadgen)
-fi
-SWITCHBOARD=$TARGET_DIR/release/switchboard
-LOADGEN=$TARGET_DIR/release/loadgen
-[[ -x $SWITCHBOARD && -x $LOADGEN ]] || { echo "bench.sh: binaries missing in $TARGET_DIR/release" >&2; exit 1; }
+build_binaries
 
 # ---------------------------------------------------------------------------------------
 # machine
-PG_VERSION=$(pg -d postgres -c "SHOW server_version")
-PG_SETTINGS=$(pg -d postgres -F' ' -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
-    WHERE name IN ('synchronous_commit','fsync','wal_sync_method','shared_buffers','max_connections','commit_delay')")
-MEM_GIB=$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
-CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-GIT_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-GIT_DIRTY=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
-{
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $GIT_REV$GIT_DIRTY"
-    echo "machine: $(nproc) cores ($CPU_MODEL), ${MEM_GIB} GiB RAM, $(uname -sr)"
-    echo "postgresql: $PG_VERSION ($PG_SETTINGS)"
-    echo "load: $CONVERSATIONS conversations, concurrency $CONCURRENCY, ${WARMUP} s warm-up + ${DURATION} s measured; server db pool $DB_CONNECTIONS"
-} | tee "$RESULTS_DIR/machine.txt" >&2
+describe_machine "$CONVERSATIONS conversations, concurrency $CONCURRENCY, ${WARMUP} s warm-up + ${DURATION} s measured; server db pool $DB_CONNECTIONS"
 
 # ---------------------------------------------------------------------------------------
 # 2. PostgreSQL's insert ceiling
-CEILING_DB=sb_bench_pgbench_$RUN_ID
-create_db "$CEILING_DB"
-# The events table's DDL from the migration, renamed (the snapshot/checkpoint tables after
-# it are not needed).
-sed -e 's/CREATE TABLE events/CREATE TABLE bench_events/' \
-    -e 's/ ON events / ON bench_events /' \
-    -e 's/INDEX events_/INDEX bench_events_/' \
-    "$ROOT/migrations/postgres/20260101000001_events.sql" \
-    | awk '/CREATE TABLE snapshots/ {exit} {print}' > "$SCRATCH/bench_events.sql"
-pg -d "$CEILING_DB" -f "$SCRATCH/bench_events.sql" -c "CREATE SEQUENCE bench_seq" >/dev/null
-log "pgbench: $PGBENCH_CLIENTS clients, one event-shaped row per transaction, ${PGBENCH_SECONDS} s"
-"$PGBENCH" -n -M prepared -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_SECONDS" -P 5 \
-    -f "$ROOT/scripts/pgbench_events.sql" "$CEILING_DB" > "$RESULTS_DIR/pgbench.txt" 2>&1 &
-PGBENCH_PID=$!
-sleep 1
-PGBENCH_TLS=$(pg -d postgres -c "SELECT coalesce(string_agg(DISTINCT CASE WHEN s.ssl THEN s.version ELSE 'no TLS' END, ','), '?')
-    FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.datname = '$CEILING_DB'")
-wait "$PGBENCH_PID" || { cat "$RESULTS_DIR/pgbench.txt" >&2; exit 1; }
-CEILING_TPS=$(awk '/^tps = / {printf "%.0f", $3}' "$RESULTS_DIR/pgbench.txt")
-CEILING_LAT=$(awk '/^latency average/ {print $4}' "$RESULTS_DIR/pgbench.txt")
-CEILING_ROWS=$(pg -d "$CEILING_DB" -c "SELECT count(*) FROM bench_events")
-log "pgbench ceiling: $CEILING_TPS inserts/s (avg latency $CEILING_LAT ms, $CEILING_ROWS rows, connections: $PGBENCH_TLS)"
-drop_db "$CEILING_DB"
+measure_pg_ceiling
 
 # ---------------------------------------------------------------------------------------
 # 3./4. the server under load
-start_server() { # $1 = database url, $2 = data dir, $3 = log file
-    mkdir -p "$2"
-    local token
-    token=$(SWITCHBOARD_DATABASE_URL=$1 SWITCHBOARD_DATA_DIR=$2 RUST_LOG=warn \
-        "$SWITCHBOARD" create-token --label bench | tail -1)
-    SWITCHBOARD_DATABASE_URL=$1 SWITCHBOARD_DATA_DIR=$2 SWITCHBOARD_DB_CONNECTIONS=$DB_CONNECTIONS \
-        RUST_LOG=$SERVER_RUST_LOG "$SWITCHBOARD" serve --bind "127.0.0.1:$BENCH_PORT" > "$3" 2>&1 &
-    SERVER_PID=$!
-    TOKEN=$token
-}
-
-stop_server() {
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
 
 run_backend() { # $1 = postgres | sqlite
     local backend=$1 url rate dbname="" datadir=$SCRATCH/$1

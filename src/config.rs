@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Largest media accepted from agents or downloaded from providers, in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_MEDIA_BYTES", default_value_t = crate::core::DEFAULT_MAX_MEDIA_BYTES)]
     pub max_media_bytes: u64,
+    /// Seconds an agent whose websocket dropped stays reachable (offers keep coming) before
+    /// routing skips them; a reconnect within it goes unnoticed.
+    #[arg(long, env = "SWITCHBOARD_WS_GRACE_SECS", default_value_t = crate::core::DEFAULT_WS_GRACE_SECS)]
+    pub ws_grace_secs: u64,
     /// Database options.
     #[command(flatten)]
     pub db: DbArgs,
@@ -124,4 +128,6 @@ pub struct Settings {
     pub media_dir: PathBuf,
     /// Largest media accepted from agents or downloaded from providers, in bytes.
     pub max_media_bytes: u64,
+    /// How long an agent whose websocket dropped stays reachable before routing skips them.
+    pub ws_grace: std::time::Duration,
 }

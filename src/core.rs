@@ -28,6 +28,10 @@ pub const DEFAULT_MEDIA_DIR: &str = "data/media";
 /// up to 100 MB on WhatsApp; raise `SWITCHBOARD_MAX_MEDIA_BYTES` to carry them.
 pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Seconds a dropped websocket has to come back before its agent counts as unreachable: long
+/// enough for a page reload or a brief network change, short enough not to strand offers.
+pub const DEFAULT_WS_GRACE_SECS: u64 = 30;
+
 /// Who caused an event; recorded in every event's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
@@ -88,6 +92,8 @@ pub struct Core {
     pub max_media_bytes: u64,
     /// Send pacing per business number and recipient.
     pub rate: Arc<crate::workers::ratelimit::RateLimiter>,
+    /// How long an agent whose websocket dropped stays reachable (`reconnect_by = now + grace`).
+    pub ws_grace: Duration,
     _arbiters: Arc<Vec<Arbiter>>,
 }
 
@@ -171,6 +177,7 @@ impl Core {
             blobs: Arc::new(crate::blobs::LocalBlobStore::new(DEFAULT_MEDIA_DIR)),
             max_media_bytes: DEFAULT_MAX_MEDIA_BYTES,
             rate: Arc::default(),
+            ws_grace: Duration::from_secs(DEFAULT_WS_GRACE_SECS),
             _arbiters: Arc::new(arbiters),
         }
     }

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
                 shutdown_timeout_secs: 30,
                 media_dir: args.media_dir.clone().unwrap_or_else(|| args.db.data_dir.join("media")),
                 max_media_bytes: args.max_media_bytes,
+                ws_grace: Duration::from_secs(args.ws_grace_secs),
             };
             let app = Application::build(settings, Clock::system()).await?;
             tracing::info!(port = app.port(), "switchboard listening");

@@ -46,6 +46,7 @@ impl Application {
         core.public_url = public_url.clone();
         core.blobs = std::sync::Arc::new(crate::blobs::LocalBlobStore::new(&settings.media_dir));
         core.max_media_bytes = settings.max_media_bytes;
+        core.ws_grace = settings.ws_grace;
         let hub = Hub::default();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();

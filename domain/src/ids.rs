@@ -69,6 +69,19 @@ uuid_id!(
     /// One message inside an interaction, inbound or outbound (our id, not the provider's).
     MessageId
 );
+uuid_id!(
+    /// A contact list (the whitelist and routing conditions refer to lists).
+    ContactListId
+);
+
+impl MessageId {
+    /// The `n`th id derived from `seed`: how pure code that must emit several messages (a
+    /// routing plan's automatic replies) gets stable ids from the one fresh id its command
+    /// carries. The same seed and `n` always give the same id (UUIDv5).
+    pub fn derived(seed: uuid::Uuid, n: u32) -> Self {
+        Self(Uuid::new_v5(&seed, &n.to_be_bytes()))
+    }
+}
 
 /// A customer as seen by one account: the account plus the customer's number.
 ///

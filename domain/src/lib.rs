@@ -17,8 +17,11 @@ pub mod decider;
 pub mod ids;
 pub mod interaction;
 pub mod queue;
+pub mod routing;
 pub mod values;
 
 pub use decider::Decider;
-pub use ids::{AccountId, AgentId, ContactId, InteractionId, MessageId, QueueId};
-pub use values::{AccountKey, DisplayName, DispositionCode, MessageText, PhoneNumber, ValueError};
+pub use ids::{AccountId, AgentId, ContactId, ContactListId, InteractionId, MessageId, QueueId};
+pub use values::{
+    AccountKey, DisplayName, DispositionCode, MessageText, PauseReason, PhoneNumber, Tag, ValueError,
+};

@@ -119,7 +119,7 @@ impl From<AccountKey> for String {
 macro_rules! bounded_text {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr, trim = $trim:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -183,6 +183,21 @@ bounded_text!(
     DispositionCode,
     "disposition",
     64,
+    trim = true
+);
+
+bounded_text!(
+    /// Why an agent is paused ("Lunch", "Wrap-up", "missed offer"): 1 to 64 characters.
+    PauseReason,
+    "pause_reason",
+    64,
+    trim = true
+);
+bounded_text!(
+    /// A tag on an interaction, set by an agent or a routing step: 1 to 50 characters.
+    Tag,
+    "tag",
+    50,
     trim = true
 );
 

@@ -15,6 +15,8 @@ pub mod media_fetch;
 pub mod outbox;
 pub mod queue_status;
 pub mod runtime;
+#[cfg(test)]
+mod testing;
 pub mod timers;
 
 pub use event::DomainEventPayload;
@@ -41,4 +43,131 @@ pub const READ_MODELS: &str = "read_models";
 /// loops each reading the same events.
 pub fn combined() -> std::sync::Arc<dyn Projection> {
     std::sync::Arc::new(runtime::Composite::new(READ_MODELS, all()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use switchboard_domain::account::AccountEvent;
+    use switchboard_domain::agent::AgentEvent as A;
+    use switchboard_domain::interaction::{Closer, InteractionEvent as E, SystemClose};
+    use switchboard_domain::queue::QueueEvent;
+    use switchboard_domain::routing::{ChannelRules, RoutingPlan, Strategy, Target, WithdrawReason};
+    use switchboard_domain::{
+        AccountId, AgentId, DisplayName, DispositionCode, InteractionId, MessageId, MessageText, QueueId, Tag,
+    };
+
+    use crate::testing::{Db, agent_text, customer, customer_text, offer, t, target_set};
+
+    /// Routing traffic touching every read model: rebuilding from the same events gives the
+    /// same rows, whatever the tables remembered between events.
+    #[tokio::test]
+    async fn rebuilding_every_read_model_equals_live() {
+        let mut db = Db::new(super::all()).await;
+        let (account, q) = (AccountId::new(), QueueId::new());
+        let (a, b) = (AgentId::new(), AgentId::new());
+        db.queue(
+            &q.to_string(),
+            QueueEvent::QueueCreated {
+                name: DisplayName::parse("Sales").expect("name"),
+                offer_timeout_secs: 20,
+                strategy: Strategy::RingAll,
+                weight: 8,
+                at: t(0),
+            },
+        )
+        .await;
+        for agent in [a, b] {
+            let id = agent.to_string();
+            db.agent(&id, A::AgentRegistered { name: DisplayName::parse("X").expect("name"), at: t(0) })
+                .await;
+            db.account(&account.to_string(), AccountEvent::AgentAddedToAccount { agent_id: agent, at: t(0) })
+                .await;
+            db.agent(&id, A::AgentJoinedQueue { queue_id: q, at: t(1) }).await;
+            db.agent(&id, A::AgentLoggedIn { at: t(2) }).await;
+            db.agent(&id, A::AgentBecameReady { at: t(3) }).await;
+        }
+        db.agent(
+            &b.to_string(),
+            A::AgentDisconnected { connection_id: "c".into(), reconnect_by: t(40), at: t(10) },
+        )
+        .await;
+
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let i = InteractionId::new().to_string();
+            db.interaction(
+                &i,
+                E::InteractionOpened {
+                    account_id: account,
+                    customer: customer(),
+                    customer_name: Some("Jane".into()),
+                    queue_id: None,
+                    at: t(n),
+                },
+            )
+            .await;
+            db.interaction(&i, customer_text("help", t(n))).await;
+            db.interaction(
+                &i,
+                E::RoutingStarted {
+                    plan: RoutingPlan::single_queue(q),
+                    rules: ChannelRules { inactivity_minutes: Some(10), ..ChannelRules::default() },
+                    contact_lists: BTreeSet::new(),
+                    at: t(n),
+                },
+            )
+            .await;
+            db.interaction(
+                &i,
+                E::AutoReplySent {
+                    account_id: account,
+                    message_id: MessageId::new(),
+                    to: customer(),
+                    text: MessageText::parse("One moment").expect("text"),
+                    step: 0,
+                    at: t(n),
+                },
+            )
+            .await;
+            db.interaction(
+                &i,
+                E::TagsAdded { tags: [Tag::parse("web").expect("tag")].into(), by: None, at: t(n) },
+            )
+            .await;
+            db.interaction(&i, target_set(Target::Queue(q), 1, Some(t(100)), t(n))).await;
+            db.interaction(&i, offer(a, 1, Target::Queue(q), t(30))).await;
+            db.interaction(&i, offer(b, 2, Target::Queue(q), t(30))).await;
+            ids.push(i);
+        }
+        // One accepted and answered, one rejected by both, one closed by its plan.
+        db.interaction(&ids[0], E::OfferAccepted { agent_id: a, attempt: 1, at: t(5) }).await;
+        db.interaction(
+            &ids[0],
+            E::OfferWithdrawn { agent_id: b, attempt: 2, reason: WithdrawReason::TakenByAnother, at: t(5) },
+        )
+        .await;
+        db.interaction(&ids[0], E::AgentAssigned { agent_id: a, at: t(5) }).await;
+        db.interaction(&ids[0], agent_text(a, t(6))).await;
+        db.interaction(&ids[1], E::OfferRejected { agent_id: a, attempt: 1, at: t(7) }).await;
+        db.interaction(&ids[1], E::OfferTimedOut { agent_id: b, attempt: 2, at: t(30) }).await;
+        db.interaction(
+            &ids[2],
+            E::InteractionClosedBySystem {
+                reason: SystemClose::PlanStep { step: 0 },
+                disposition: DispositionCode::parse("Spam").expect("code"),
+                at: t(8),
+            },
+        )
+        .await;
+        db.interaction(&ids[0], E::InteractionClosed { by: Closer::Agent(a), at: t(9) }).await;
+        db.agent(&b.to_string(), A::AgentUnreachable { connection_id: "c".into(), at: t(40) }).await;
+
+        let tables: Vec<&str> = super::all().iter().flat_map(|p| p.tables().iter().copied()).collect();
+        let live = db.dump(&tables).await;
+        assert!(live.len() > 30, "the history is not trivial: {live:#?}");
+        db.rebuild().await;
+        assert_eq!(db.dump(&tables).await, live);
+    }
 }

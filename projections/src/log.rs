@@ -32,6 +32,14 @@ impl Checkpoint {
     pub fn zero() -> Self {
         Self { tx_id: "0".to_owned(), position: 0 }
     }
+
+    /// Whether `self` comes before `other` in the global order `(tx_id, position)`. `tx_id` is
+    /// a decimal xid8 without leading zeros ("0" everywhere on SQLite), so comparing its length
+    /// first orders it like the number.
+    pub fn precedes(&self, other: &Checkpoint) -> bool {
+        (self.tx_id.len(), self.tx_id.as_str(), self.position)
+            < (other.tx_id.len(), other.tx_id.as_str(), other.position)
+    }
 }
 
 /// One event as stored, with its place in the global order.
@@ -151,5 +159,22 @@ pub async fn load_checkpoint(
     match sqlx::query(sql).bind(name).fetch_optional(&mut *conn).await? {
         Some(row) => Ok(Checkpoint { tx_id: row.try_get("tx_id")?, position: row.try_get("last_pos")? }),
         None => Ok(Checkpoint::zero()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_order_by_transaction_then_position() {
+        let cp = |tx_id: &str, position| Checkpoint { tx_id: tx_id.to_owned(), position };
+        assert!(Checkpoint::zero().precedes(&cp("0", 1)));
+        assert!(cp("0", 7).precedes(&cp("0", 8)));
+        assert!(!cp("0", 8).precedes(&cp("0", 8)));
+        // Numerically, not as text: "9" < "10".
+        assert!(cp("9", 500).precedes(&cp("10", 3)));
+        assert!(!cp("10", 3).precedes(&cp("9", 500)));
+        assert!(Checkpoint::zero().precedes(&cp("745", 1)));
     }
 }

@@ -1,8 +1,8 @@
 //! The outbox of messages (text, media, templates) to send to the provider, derived from
 //! the log.
 //!
-//! Owns `outbox`. An `AgentMessageSent` enqueues a row exactly once (the row and the
-//! checkpoint commit together); acceptance or permanent failure marks it done. Senders (in
+//! Owns `outbox`. An `AgentMessageSent` (or a routing plan's `AutoReplySent`, sent the same
+//! way as a text) enqueues a row exactly once (the row and the checkpoint commit together); acceptance or permanent failure marks it done. Senders (in
 //! the server) claim pending rows with `FOR UPDATE SKIP LOCKED` and also mark rows the moment
 //! the provider answers, so a lagging projection never causes a second send; a rebuild
 //! derives the same states from the events.
@@ -36,7 +36,8 @@ impl Projection for Outbox {
         let DomainEventPayload::Interaction(e) = payload else { return Ok(()) };
         use InteractionEvent as E;
         match e {
-            E::AgentMessageSent { account_id, message_id, to, text, at, .. } => {
+            E::AgentMessageSent { account_id, message_id, to, text, at, .. }
+            | E::AutoReplySent { account_id, message_id, to, text, at, .. } => {
                 enqueue(conn, event, account_id, message_id, to, "text", text.as_ref(), None, *at).await?;
             }
             E::AgentMediaSent { account_id, message_id, to, media, at, .. } => {
@@ -118,4 +119,52 @@ async fn enqueue(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use switchboard_domain::interaction::InteractionEvent as E;
+    use switchboard_domain::{AccountId, InteractionId, MessageId, MessageText};
+
+    use super::Outbox;
+    use crate::testing::{Db, customer, t};
+
+    #[tokio::test]
+    async fn an_automatic_reply_is_sent_like_an_agent_text_and_recorded_the_same_way() {
+        let mut db = Db::new(vec![Arc::new(Outbox)]).await;
+        let (i, account, reply) = (InteractionId::new().to_string(), AccountId::new(), MessageId::new());
+        let text = MessageText::parse("We open at 9").expect("text");
+        let event = E::AutoReplySent {
+            account_id: account,
+            message_id: reply,
+            to: customer(),
+            text,
+            step: 1,
+            at: t(1),
+        };
+        db.interaction(&i, event).await;
+        let row =
+            "SELECT message_id || '|' || interaction_id || '|' || account_id || '|' || to_phone || '|' || body || '|'
+                    || kind || '|' || COALESCE(payload, '-') || '|' || status || '|' || CAST(next_attempt_at AS TEXT)
+               FROM outbox";
+        let due = t(1).timestamp_millis();
+        assert_eq!(
+            db.rows(row).await,
+            vec![format!("{reply}|{i}|{account}|{}|We open at 9|text|-|pending|{due}", customer())]
+        );
+        db.interaction(
+            &i,
+            E::OutboundMessageAccepted { message_id: reply, provider_message_id: "wamid.X".into(), at: t(2) },
+        )
+        .await;
+        assert_eq!(
+            db.rows(
+                "SELECT status || '|' || provider_message_id || '|' || CAST(recorded AS TEXT) FROM outbox"
+            )
+            .await,
+            vec!["sent|wamid.X|1".to_owned()]
+        );
+    }
 }

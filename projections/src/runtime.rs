@@ -245,3 +245,9 @@ impl Projector {
 pub fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
 }
+
+/// The name serde gives a unit variant (`round_robin`, `ring_all`...): the one spelling
+/// read models store, so the API and the events agree.
+pub fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}

@@ -27,6 +27,16 @@
 //!   from `/proc`.
 //!
 //! Prints a human summary, then one JSON line (also written to `--json-out`).
+//!
+//! `loadgen route` is the routing benchmark (issue 4): it sets up an account, a queue and
+//! `--agents` agents, each with its own websocket, posts `--interactions` webhooks from as
+//! many distinct customers, has every agent accept and close every offer it gets, and
+//! reports offers per second and the time from webhook to `offer` frame (see [`route`]).
+//!
+//! ```text
+//! loadgen route --url http://127.0.0.1:8080 --token "$ADMIN_TOKEN" \
+//!         --interactions 10000 --agents 200 --rate 100 --server-pid "$SERVER_PID"
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,13 +44,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 
-/// Load generator for Switchboard's Meta webhook.
+/// Load generator for Switchboard: Meta webhook ingestion (default) or routing (`route`).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "loadgen")]
+#[command(name = "loadgen", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    ingest: Args,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum Mode {
+    /// Routing benchmark: webhooks from distinct customers offered to agents on websockets.
+    Route(route::RouteArgs),
+}
+
+/// The ingestion benchmark's options (no subcommand).
+#[derive(Debug, Clone, clap::Args)]
 struct Args {
     /// Base URL of the running server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -106,7 +131,10 @@ const STATUS_TRANSPORT: u16 = 0;
 const STATUS_TIMEOUT: u16 = 1;
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = match Cli::parse() {
+        Cli { mode: Some(Mode::Route(route)), .. } => return route::main(route),
+        Cli { mode: None, ingest } => ingest,
+    };
     if args.rate <= 0.0 || args.conversations == 0 || args.concurrency == 0 {
         bail!("--rate, --conversations and --concurrency must be positive");
     }
@@ -118,11 +146,11 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
-fn client(args: &Args) -> anyhow::Result<reqwest::Client> {
+fn client(timeout_secs: u64, pool: usize) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(args.timeout))
+        .timeout(Duration::from_secs(timeout_secs))
         .connect_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(pool)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .http1_only()
@@ -158,17 +186,24 @@ async fn expect_json(response: reqwest::Response, what: &str) -> anyhow::Result<
     serde_json::from_str(&text).with_context(|| format!("{what}: not JSON: {text}"))
 }
 
-/// Creates an account signed with `--app-secret`, a queue, and routes the account to it.
-async fn create_account(http: &reqwest::Client, args: &Args, token: &str) -> anyhow::Result<String> {
-    let base = args.url.trim_end_matches('/');
+/// Creates a Meta account signed with `app_secret`, a queue (`queue` is the `POST /api/queues`
+/// body), and routes the account to it. Returns the account's and the queue's ids.
+async fn create_account(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    app_secret: &str,
+    queue: Value,
+) -> anyhow::Result<(String, String)> {
     let account = expect_json(
         http.post(format!("{base}/api/accounts"))
             .bearer_auth(token)
             .json(&json!({"name": "Load test", "key": "LOAD", "provider": {
                 "type": "meta", "business_account_id": "100000000000001", "app_id": "4242",
                 "phone_number_id": "100000000000002", "access_token": "loadgen-access-token",
-                "app_secret": args.app_secret, "verify_token": "loadgen-verify-token",
-                // Nothing is sent to the provider during the run (no agent replies).
+                "app_secret": app_secret, "verify_token": "loadgen-verify-token",
+                // Nothing is sent to the provider during either benchmark (no agent replies):
+                // a port nothing listens on.
                 "api_base_url": "http://127.0.0.1:9", "api_version": "v23.0"}}))
             .send()
             .await?,
@@ -177,11 +212,7 @@ async fn create_account(http: &reqwest::Client, args: &Args, token: &str) -> any
     .await?;
     let account_id = account["account_id"].as_str().context("account_id in the answer")?.to_owned();
     let queue = expect_json(
-        http.post(format!("{base}/api/queues"))
-            .bearer_auth(token)
-            .json(&json!({"name": "Load test"}))
-            .send()
-            .await?,
+        http.post(format!("{base}/api/queues")).bearer_auth(token).json(&queue).send().await?,
         "POST /api/queues",
     )
     .await?;
@@ -195,7 +226,7 @@ async fn create_account(http: &reqwest::Client, args: &Args, token: &str) -> any
         "PUT /api/accounts/{id}/routing",
     )
     .await?;
-    Ok(account_id)
+    Ok((account_id, queue_id))
 }
 
 /// One webhook body with one inbound text message, in Meta's shape
@@ -297,12 +328,14 @@ fn opt_round(x: Option<f64>) -> Value {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let http = client(&args)?;
+    let http = client(args.timeout, args.concurrency)?;
     let base = args.url.trim_end_matches('/').to_owned();
     wait_healthy(&http, &base).await?;
     let account_id = match (&args.account_id, &args.token) {
         (Some(id), _) => id.clone(),
-        (None, Some(token)) => create_account(&http, &args, token).await?,
+        (None, Some(token)) => {
+            create_account(&http, &base, token, &args.app_secret, json!({"name": "Load test"})).await?.0
+        }
         (None, None) => bail!("give --token (to create an account) or --account-id"),
     };
     let endpoint = format!("{base}/webhooks/whatsapp/{account_id}");
@@ -547,4 +580,877 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("{line}");
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// the routing benchmark
+
+/// `loadgen route`: the routing benchmark of issue 4.
+///
+/// - Setup (admin `--token`): a Meta account whose provider URL is a port nothing listens on
+///   (agents only accept and close, so nothing is ever sent to the provider), a queue with
+///   `--strategy` and `--offer-timeout`, the account routed to it, and `--agents` agents, each
+///   added to the account and the queue, given `--capacity`, connected to `GET /ws` with its
+///   own token, logged in and made ready. The run starts once `GET /api/agents/status` shows
+///   all of them ready.
+/// - Load: `--interactions` webhooks, webhook `i` from customer `+1555` + `i` (7 digits), so
+///   every webhook opens its own interaction. Open loop at `--rate` per second (0: as fast as
+///   `--concurrency` in-flight requests allow).
+/// - Agents: each agent's task timestamps every frame as it arrives and, on `offer`, accepts
+///   (`POST …/accept`) and then closes (`POST …/close`) the interaction in a separate task,
+///   so a slow answer never delays the next frame's timestamp. A pause after setup (e.g.
+///   `missed offer`) is answered with `POST /api/me/ready` and counted.
+/// - Latency, per interaction: from the moment its webhook POST started to the moment the
+///   first `offer` frame for it arrived on any agent's websocket. The frame carries only the
+///   interaction id, so after the run (outside the measured time) every offered interaction
+///   is read back with `GET /api/interactions/{id}` and matched to its webhook by customer
+///   number. The time from the webhook's 200 to the offer is reported as well: it leaves out
+///   ingestion and is 0 when the offer came before the acknowledgement.
+/// - Offers per second: interactions offered (first offers) over the wall time from the
+///   first webhook sent to the last first offer.
+/// - The run ends when every acknowledged interaction has been accepted and every accept and
+///   close has been answered, or `--idle-timeout` seconds after the last webhook without any
+///   frame or answer, or at `--deadline` seconds after the first webhook, whichever is first.
+pub mod route {
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, bail};
+    use futures_util::{StreamExt, stream};
+    use serde_json::{Value, json};
+    use tokio::net::TcpStream;
+    use tokio::sync::{Semaphore, mpsc, watch};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    use super::{
+        CpuMark, TICKS_PER_SEC, client, cpu_mark, create_account, expect_json, opt_round, percentile,
+        proc_status_kb, round2, wait_healthy, webhook_body,
+    };
+
+    /// The routing benchmark's options.
+    #[derive(Debug, Clone, clap::Args)]
+    pub struct RouteArgs {
+        /// Base URL of the running server.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Admin token used to create the account, queue and agents.
+        #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+        token: String,
+        /// App secret the webhooks are signed with (and the created account is given).
+        #[arg(long, default_value = "loadgen-app-secret-0123456789abcdef")]
+        app_secret: String,
+        /// Interactions to route: one webhook each, from as many distinct customers.
+        #[arg(long, default_value_t = 10_000)]
+        interactions: u64,
+        /// Agents, each with its own websocket.
+        #[arg(long, default_value_t = 200)]
+        agents: usize,
+        /// Each agent's capacity (1 to 50; `PUT /api/agents/{id}/capacity`).
+        #[arg(long, default_value_t = 5)]
+        capacity: u32,
+        /// The queue's strategy.
+        #[arg(long, default_value = "round_robin",
+              value_parser = ["ring_all", "round_robin", "least_recent", "fewest_open"])]
+        strategy: String,
+        /// The queue's offer timeout, seconds.
+        #[arg(long, default_value_t = 30)]
+        offer_timeout: u32,
+        /// Webhooks per second (open loop); 0 sends as fast as --concurrency allows.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Maximum webhook requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Requests in flight during setup.
+        #[arg(long, default_value_t = 16)]
+        setup_concurrency: usize,
+        /// Per-request timeout, seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Stop this many seconds after the first webhook, whatever is still outstanding.
+        #[arg(long, default_value_t = 300)]
+        deadline: u64,
+        /// Once every webhook is answered, stop after this many seconds without any frame or answer.
+        #[arg(long, default_value_t = 30)]
+        idle_timeout: u64,
+        /// PID of the server, for its peak memory and CPU time (Linux /proc).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Tokio worker threads of the load generator itself.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// A label copied into the JSON result (e.g. `postgres`).
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Also write the JSON result to this file.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+    }
+
+    /// The capacity an agent has when nobody sets one (domain `DEFAULT_CAPACITY`).
+    const DEFAULT_CAPACITY: u32 = 5;
+
+    type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+    /// An agent created for the run.
+    struct Agent {
+        id: String,
+        token: Arc<str>,
+    }
+
+    /// An `offer` frame as it arrived.
+    struct OfferSeen {
+        interaction_id: String,
+        at_us: u64,
+    }
+
+    /// One webhook's fate.
+    struct WebhookDone {
+        index: u64,
+        sent_us: u64,
+        done_us: u64,
+        status: u16,
+    }
+
+    /// What the agents' tasks share.
+    struct Shared {
+        t0: Instant,
+        base: String,
+        http: reqwest::Client,
+        /// Every `offer` frame, as it arrived.
+        offers: Mutex<Vec<OfferSeen>>,
+        /// Cleared when the run stops: pauses are no longer answered.
+        running: AtomicBool,
+        offer_frames: AtomicU64,
+        accepted: AtomicU64,
+        closed: AtomicU64,
+        readied_again: AtomicU64,
+        webhooks_ok: AtomicU64,
+        /// Accepts and closes not yet answered.
+        in_flight: AtomicI64,
+        last_activity_us: AtomicU64,
+        /// Everything else that happened, by kind ("accept 409 no_such_offer", "offer_closed
+        /// timed_out", "websocket closed", …).
+        outcomes: Mutex<BTreeMap<String, u64>>,
+    }
+
+    impl Shared {
+        fn now_us(&self) -> u64 {
+            self.t0.elapsed().as_micros() as u64
+        }
+
+        fn touch(&self) {
+            self.last_activity_us.fetch_max(self.now_us(), Ordering::Relaxed);
+        }
+
+        fn note(&self, what: String) {
+            let mut map = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+            *map.entry(what).or_default() += 1;
+        }
+    }
+
+    pub fn main(args: RouteArgs) -> anyhow::Result<()> {
+        if args.interactions == 0 || args.agents == 0 || args.concurrency == 0 || args.rate < 0.0 {
+            bail!("--interactions, --agents and --concurrency must be positive, --rate not negative");
+        }
+        if args.interactions > 10_000_000 {
+            bail!("--interactions: at most 10,000,000 distinct customer numbers");
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads.max(1))
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        runtime.block_on(run(args))
+    }
+
+    /// The error code of a refused request: `"409 no_such_offer"`, `"timeout"`, …
+    async fn refusal(result: reqwest::Result<reqwest::Response>) -> Result<(), String> {
+        match result {
+            Err(e) if e.is_timeout() => Err("timeout".to_owned()),
+            Err(_) => Err("transport".to_owned()),
+            Ok(response) => {
+                let status = response.status();
+                let body = response.bytes().await.unwrap_or_default();
+                if status.is_success() {
+                    return Ok(());
+                }
+                let code = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                Err(format!("{} {code}", status.as_u16()).trim_end().to_owned())
+            }
+        }
+    }
+
+    /// Accepts an offered interaction, then closes it so the agent's capacity frees up.
+    async fn answer(shared: Arc<Shared>, token: Arc<str>, interaction_id: String) {
+        let base = &shared.base;
+        let accept = shared
+            .http
+            .post(format!("{base}/api/interactions/{interaction_id}/accept"))
+            .bearer_auth(&*token)
+            .send()
+            .await;
+        match refusal(accept).await {
+            Ok(()) => {
+                shared.accepted.fetch_add(1, Ordering::Relaxed);
+                let close = shared
+                    .http
+                    .post(format!("{base}/api/interactions/{interaction_id}/close"))
+                    .bearer_auth(&*token)
+                    .send()
+                    .await;
+                match refusal(close).await {
+                    Ok(()) => {
+                        shared.closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(code) => shared.note(format!("close {code}")),
+                }
+            }
+            Err(code) => shared.note(format!("accept {code}")),
+        }
+        shared.touch();
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn ready_again(shared: Arc<Shared>, token: Arc<str>) {
+        let r = shared.http.post(format!("{}/api/me/ready", shared.base)).bearer_auth(&*token).send().await;
+        match refusal(r).await {
+            Ok(()) => {
+                shared.readied_again.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(code) => shared.note(format!("ready {code}")),
+        }
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// One agent's websocket: timestamps frames, answers offers, re-readies after a pause.
+    async fn agent_loop(token: Arc<str>, mut ws: Ws, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let message = tokio::select! {
+                m = ws.next() => m,
+                _ = stop.changed() => break,
+            };
+            let at_us = shared.now_us();
+            let text = match message {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(_))) | None => {
+                    shared.note("websocket closed by the server".to_owned());
+                    return;
+                }
+                Some(Err(e)) => {
+                    shared.note(format!("websocket error: {e}"));
+                    return;
+                }
+                Some(Ok(_)) => continue,
+            };
+            shared.touch();
+            let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
+                shared.note("frame not JSON".to_owned());
+                continue;
+            };
+            match frame["type"].as_str() {
+                Some("offer") => {
+                    shared.offer_frames.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = frame["interaction_id"].as_str() else {
+                        shared.note("offer without interaction_id".to_owned());
+                        continue;
+                    };
+                    shared
+                        .offers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(OfferSeen { interaction_id: id.to_owned(), at_us });
+                    shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(answer(shared.clone(), token.clone(), id.to_owned()));
+                }
+                Some("offer_closed") => {
+                    let reason = frame["reason"].as_str().unwrap_or("?");
+                    // Every accepted offer is closed with `accepted`; only the others are news.
+                    if reason != "accepted" {
+                        shared.note(format!("offer_closed {reason}"));
+                    }
+                }
+                // Logging in lands paused without a reason; a pause with one (missed offer,
+                // wrap-up) would take the agent out of the run.
+                Some("presence")
+                    if frame["presence"] == "paused"
+                        && frame["reason"].is_string()
+                        && shared.running.load(Ordering::Relaxed) =>
+                {
+                    let reason = frame["reason"].as_str().unwrap_or("-");
+                    shared.note(format!("paused ({reason})"));
+                    shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(ready_again(shared.clone(), token.clone()));
+                }
+                _ => {}
+            }
+        }
+        let _ = ws.close(None).await;
+    }
+
+    /// `PUT` that an older server may not have yet: a bare 404 (no such route) is tolerated
+    /// when the value asked for is the default anyway.
+    async fn put_setting(
+        http: &reqwest::Client,
+        url: String,
+        token: &str,
+        body: Value,
+        is_default: bool,
+        warned: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        let response = http.put(&url).bearer_auth(token).json(&body).send().await?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status == reqwest::StatusCode::NOT_FOUND && text.is_empty() && is_default {
+            if !warned.swap(true, Ordering::Relaxed) {
+                eprintln!("loadgen: the server has no PUT {url} (404); keeping its default");
+            }
+            return Ok(());
+        }
+        bail!("PUT {url}: HTTP {status}: {text}")
+    }
+
+    async fn create_agent(
+        http: &reqwest::Client,
+        args: &RouteArgs,
+        base: &str,
+        account_id: &str,
+        queue_id: &str,
+        n: usize,
+        warned: &AtomicBool,
+    ) -> anyhow::Result<Agent> {
+        let token = args.token.as_str();
+        let created = expect_json(
+            http.post(format!("{base}/api/agents"))
+                .bearer_auth(token)
+                .json(&json!({"name": format!("Route agent {n:03}")}))
+                .send()
+                .await?,
+            "POST /api/agents",
+        )
+        .await?;
+        let id = created["agent_id"].as_str().context("agent_id in the answer")?.to_owned();
+        let agent_token = created["token"].as_str().context("token in the answer")?;
+        expect_json(
+            http.post(format!("{base}/api/accounts/{account_id}/agents"))
+                .bearer_auth(token)
+                .json(&json!({"agent_id": id}))
+                .send()
+                .await?,
+            "POST /api/accounts/{id}/agents",
+        )
+        .await?;
+        expect_json(
+            http.post(format!("{base}/api/queues/{queue_id}/agents"))
+                .bearer_auth(token)
+                .json(&json!({"agent_id": id}))
+                .send()
+                .await?,
+            "POST /api/queues/{id}/agents",
+        )
+        .await?;
+        put_setting(
+            http,
+            format!("{base}/api/agents/{id}/capacity"),
+            token,
+            json!({"capacity": args.capacity}),
+            args.capacity == DEFAULT_CAPACITY,
+            warned,
+        )
+        .await?;
+        Ok(Agent { id, token: Arc::from(agent_token) })
+    }
+
+    /// Opens the agent's websocket, then logs in and becomes ready (in that order, so the
+    /// agent is reachable on the socket before it can be offered anything).
+    async fn connect_agent(http: &reqwest::Client, base: &str, agent: &Agent) -> anyhow::Result<Ws> {
+        let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
+        let mut request = ws_url.as_str().into_client_request().context("websocket request")?;
+        request.headers_mut().insert("Authorization", format!("Bearer {}", agent.token).parse()?);
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .with_context(|| format!("websocket {ws_url} for agent {}", agent.id))?;
+        for step in ["login", "ready"] {
+            expect_json(
+                http.post(format!("{base}/api/me/{step}")).bearer_auth(&*agent.token).send().await?,
+                &format!("POST /api/me/{step}"),
+            )
+            .await?;
+        }
+        Ok(ws)
+    }
+
+    /// Waits until the agent board shows every agent ready.
+    async fn wait_all_ready(
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+        agents: &[Agent],
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let board = expect_json(
+                http.get(format!("{base}/api/agents/status")).bearer_auth(token).send().await?,
+                "GET /api/agents/status",
+            )
+            .await?;
+            let ready: std::collections::HashSet<&str> = board
+                .as_array()
+                .map(|rows| {
+                    rows.iter()
+                        .filter(|r| r["presence"] == "ready")
+                        .filter_map(|r| r["agent_id"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let missing = agents.iter().filter(|a| !ready.contains(a.id.as_str())).count();
+            if missing == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{missing} of {} agents still not ready on /api/agents/status after 60 s",
+                    agents.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The customer index of an interaction, read back from `GET /api/interactions/{id}`
+    /// (retried for up to 10 s while the read model catches up).
+    async fn customer_of(
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+        interaction_id: &str,
+    ) -> Option<u64> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer =
+                http.get(format!("{base}/api/interactions/{interaction_id}")).bearer_auth(token).send().await;
+            if let Ok(response) = answer
+                && response.status().is_success()
+                && let Ok(row) = response.json::<Value>().await
+            {
+                // "+1555" followed by the 7-digit index (see `webhook_body`).
+                return row["customer"].as_str()?.strip_prefix("+1555")?.parse().ok();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn ms(us: u64) -> f64 {
+        us as f64 / 1000.0
+    }
+
+    async fn run(args: RouteArgs) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let http = client(args.timeout, args.concurrency + 2 * args.agents)?;
+        let base = args.url.trim_end_matches('/').to_owned();
+        wait_healthy(&http, &base).await?;
+
+        // ---- setup
+        let queue = json!({"name": "Routing benchmark", "offer_timeout_secs": args.offer_timeout,
+                           "strategy": args.strategy, "weight": 5});
+        let (account_id, queue_id) =
+            create_account(&http, &base, &args.token, &args.app_secret, queue).await?;
+        eprintln!(
+            "loadgen route: account {account_id}, queue {queue_id} ({}, offer timeout {} s); creating {} agents \
+             (capacity {})",
+            args.strategy, args.offer_timeout, args.agents, args.capacity
+        );
+        let warned = AtomicBool::new(false);
+        let agents: Vec<Agent> = stream::iter(0..args.agents)
+            .map(|n| create_agent(&http, &args, &base, &account_id, &queue_id, n, &warned))
+            .buffer_unordered(args.setup_concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<_>>()?;
+        let sockets: Vec<Ws> = stream::iter(agents.iter())
+            .map(|agent| connect_agent(&http, &base, agent))
+            .buffered(args.setup_concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<_>>()?;
+        wait_all_ready(&http, &base, &args.token, &agents).await?;
+
+        let shared = Arc::new(Shared {
+            t0,
+            base: base.clone(),
+            http: http.clone(),
+            offers: Mutex::new(Vec::with_capacity(args.interactions as usize)),
+            running: AtomicBool::new(true),
+            offer_frames: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            readied_again: AtomicU64::new(0),
+            webhooks_ok: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            last_activity_us: AtomicU64::new(0),
+            outcomes: Mutex::new(BTreeMap::new()),
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let agent_tasks: Vec<_> = agents
+            .iter()
+            .zip(sockets)
+            .map(|(agent, ws)| {
+                tokio::spawn(agent_loop(agent.token.clone(), ws, shared.clone(), stop_rx.clone()))
+            })
+            .collect();
+        eprintln!(
+            "loadgen route: {} agents ready on their websockets; {} webhooks at {} (concurrency {})",
+            agents.len(),
+            args.interactions,
+            if args.rate > 0.0 { format!("{}/s", args.rate) } else { "full speed".to_owned() },
+            args.concurrency
+        );
+
+        // Memory sampler.
+        let peak_rss_kb = Arc::new(AtomicU64::new(0));
+        let rss_start_kb = args.server_pid.and_then(|p| proc_status_kb(p, "VmRSS:"));
+        let sampler = args.server_pid.map(|pid| {
+            let peak = peak_rss_kb.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(rss) = proc_status_kb(pid, "VmRSS:") {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+            })
+        });
+
+        // ---- load
+        let endpoint = format!("{base}/webhooks/whatsapp/{account_id}");
+        let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let secret = Arc::new(args.app_secret.clone().into_bytes());
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<WebhookDone>();
+        let webhook_collector = tokio::spawn(async move {
+            let mut done = Vec::new();
+            while let Some(d) = done_rx.recv().await {
+                done.push(d);
+            }
+            done
+        });
+        let semaphore = Arc::new(Semaphore::new(args.concurrency));
+        let window_start: CpuMark = cpu_mark(args.server_pid);
+        let start = Instant::now();
+        let first_sent_us = shared.now_us();
+        let deadline = start + Duration::from_secs(args.deadline);
+        let interval_ns = if args.rate > 0.0 { 1e9 / args.rate } else { 0.0 };
+        let mut sent = 0u64;
+        let mut max_lag_us = 0u64;
+        for i in 0..args.interactions {
+            let due = start + Duration::from_nanos((i as f64 * interval_ns) as u64);
+            if due > Instant::now() + Duration::from_millis(1) {
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let permit = semaphore.clone().acquire_owned().await.context("semaphore closed")?;
+            if Instant::now() > deadline {
+                drop(permit);
+                break;
+            }
+            max_lag_us = max_lag_us.max(Instant::now().saturating_duration_since(due).as_micros() as u64);
+            let body = webhook_body(&run_id, i, i, chrono::Utc::now().timestamp());
+            let signature = switchboard::providers::meta::sign(&secret, body.as_bytes());
+            let request = http
+                .post(&endpoint)
+                .header("Content-Type", "application/json")
+                .header("X-Hub-Signature-256", signature)
+                .body(body);
+            let (tx, shared) = (done_tx.clone(), shared.clone());
+            tokio::spawn(async move {
+                let sent_us = shared.now_us();
+                let status = match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.bytes().await;
+                        status
+                    }
+                    Err(e) if e.is_timeout() => super::STATUS_TIMEOUT,
+                    Err(_) => super::STATUS_TRANSPORT,
+                };
+                if status == 200 {
+                    shared.webhooks_ok.fetch_add(1, Ordering::Relaxed);
+                }
+                shared.touch();
+                let _ = tx.send(WebhookDone { index: i, sent_us, done_us: shared.now_us(), status });
+                drop(permit);
+            });
+            sent += 1;
+        }
+        drop(done_tx);
+        let _all = semaphore.acquire_many(args.concurrency as u32).await.context("semaphore closed")?;
+        let all_answered_us = shared.now_us();
+        eprintln!(
+            "loadgen route: {sent} webhooks answered ({} ok) after {:.1} s; waiting for offers",
+            shared.webhooks_ok.load(Ordering::Relaxed),
+            ms(all_answered_us - first_sent_us) / 1000.0
+        );
+
+        // ---- wait for the agents to take everything (or give up)
+        let stop_reason = loop {
+            let ok = shared.webhooks_ok.load(Ordering::Relaxed);
+            if shared.accepted.load(Ordering::Relaxed) >= ok && shared.in_flight.load(Ordering::Relaxed) == 0
+            {
+                break "complete";
+            }
+            if Instant::now() > deadline {
+                break "deadline";
+            }
+            let idle_us = shared.now_us().saturating_sub(shared.last_activity_us.load(Ordering::Relaxed));
+            if idle_us > args.idle_timeout * 1_000_000 {
+                break "idle";
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let end_us = shared.now_us();
+        let window_end = cpu_mark(args.server_pid);
+        shared.running.store(false, Ordering::Relaxed);
+        let _ = stop_tx.send(true);
+        for task in agent_tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(s) = sampler {
+            let _ = s.await;
+        }
+        let webhooks = webhook_collector.await.context("webhook collector")?;
+        let offers = std::mem::take(&mut *shared.offers.lock().unwrap_or_else(|e| e.into_inner()));
+        let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        eprintln!("loadgen route: stopped ({stop_reason}); matching offers to webhooks");
+
+        // ---- figures
+        // First offer of each interaction.
+        let mut first_offer: HashMap<String, u64> = HashMap::new();
+        for o in &offers {
+            let at = first_offer.entry(o.interaction_id.clone()).or_insert(o.at_us);
+            *at = (*at).min(o.at_us);
+        }
+        let ids: Vec<String> = first_offer.keys().cloned().collect();
+        let customers: Vec<(String, Option<u64>)> = stream::iter(ids)
+            .map(|id| {
+                let (http, base, token) = (&http, &base, &args.token);
+                async move {
+                    let customer = customer_of(http, base, token, &id).await;
+                    (id, customer)
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        let mut offer_of_customer: HashMap<u64, u64> = HashMap::new();
+        let mut unmatched = 0u64;
+        for (id, customer) in customers {
+            match customer {
+                Some(c) if c < args.interactions => {
+                    offer_of_customer.insert(c, first_offer[&id]);
+                }
+                _ => unmatched += 1,
+            }
+        }
+
+        let mut webhook_errors: BTreeMap<String, u64> = BTreeMap::new();
+        let mut ack_lat = Vec::new();
+        let mut offer_lat = Vec::new();
+        let mut after_ack_lat = Vec::new();
+        let mut offered_before_ack = 0u64;
+        let mut never_offered = 0u64;
+        for w in &webhooks {
+            if w.status != 200 {
+                let key = match w.status {
+                    super::STATUS_TRANSPORT => "transport".to_owned(),
+                    super::STATUS_TIMEOUT => "timeout".to_owned(),
+                    n => n.to_string(),
+                };
+                *webhook_errors.entry(key).or_default() += 1;
+                continue;
+            }
+            ack_lat.push(w.done_us - w.sent_us);
+            match offer_of_customer.get(&w.index) {
+                Some(&at) => {
+                    offer_lat.push(at.saturating_sub(w.sent_us));
+                    if at < w.done_us {
+                        offered_before_ack += 1;
+                    }
+                    after_ack_lat.push(at.saturating_sub(w.done_us));
+                }
+                None => never_offered += 1,
+            }
+        }
+        ack_lat.sort_unstable();
+        offer_lat.sort_unstable();
+        after_ack_lat.sort_unstable();
+        let webhooks_ok = ack_lat.len() as u64;
+        let offered = first_offer.len() as u64;
+        let last_first_offer_us = first_offer.values().copied().max().unwrap_or(first_sent_us);
+        let offer_span_s = (last_first_offer_us.saturating_sub(first_sent_us)) as f64 / 1e6;
+        let offers_per_s = if offer_span_s > 0.0 { offered as f64 / offer_span_s } else { 0.0 };
+        let mut per_second: Vec<u64> = vec![0; offer_span_s.ceil() as usize + 1];
+        for &at in first_offer.values() {
+            per_second[(at.saturating_sub(first_sent_us) / 1_000_000) as usize] += 1;
+        }
+        let accepted = shared.accepted.load(Ordering::Relaxed);
+        let closed = shared.closed.load(Ordering::Relaxed);
+        let webhook_error_count: u64 = webhook_errors.values().sum();
+        // Accept refusals are part of routing (ring-all races, expired offers); everything
+        // that failed outright (webhooks, closes, websockets, transport) counts as an error.
+        let other_errors: u64 = outcomes
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("close")
+                    || k.starts_with("websocket")
+                    || k.starts_with("ready")
+                    || k.starts_with("frame")
+            })
+            .map(|(_, n)| n)
+            .sum();
+
+        let elapsed = match (window_start.at, window_end.at) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        };
+        let pct = |a: Option<u64>, b: Option<u64>| -> Option<f64> {
+            match (a, b) {
+                (Some(a), Some(b)) if elapsed > 0.0 => Some(100.0 * (b - a) as f64 / TICKS_PER_SEC / elapsed),
+                _ => None,
+            }
+        };
+        let machine_busy = match (window_start.machine, window_end.machine) {
+            (Some((b0, _, t0)), Some((b1, _, t1))) if t1 > t0 => {
+                Some(100.0 * (b1 - b0) as f64 / (t1 - t0) as f64)
+            }
+            _ => None,
+        };
+        let hwm_kb = args.server_pid.and_then(|p| proc_status_kb(p, "VmHWM:"));
+        let mb = |kb: u64| round2(kb as f64 / 1024.0);
+        let lat = |v: &[u64], p: f64| opt_round(percentile(v, p));
+        let max = |v: &[u64]| opt_round(v.last().map(|&x| ms(x)));
+
+        let mut result = json!({
+            "mode": "route",
+            "label": args.label,
+            "strategy": args.strategy,
+            "agents": args.agents,
+            "capacity": args.capacity,
+            "offer_timeout_s": args.offer_timeout,
+            "interactions": args.interactions,
+            "target_rate": args.rate,
+            "concurrency": args.concurrency,
+            "stopped": stop_reason,
+            "webhooks_sent": sent,
+            "webhooks_ok": webhooks_ok,
+            "webhook_errors": webhook_errors,
+            "offered": offered,
+            "offer_frames": shared.offer_frames.load(Ordering::Relaxed),
+            "never_offered": never_offered,
+            "unmatched_offers": unmatched,
+            "accepted": accepted,
+            "closed": closed,
+            "readied_again": shared.readied_again.load(Ordering::Relaxed),
+            "outcomes": outcomes,
+            "errors": webhook_error_count + other_errors + never_offered,
+        });
+        // Two literals: one would exceed serde_json's macro recursion limit.
+        let figures = json!({
+            "offers_per_s": round2(offers_per_s),
+            "offer_span_s": round2(offer_span_s),
+            "webhooks_answered_after_s": round2((all_answered_us - first_sent_us) as f64 / 1e6),
+            "run_s": round2((end_us - first_sent_us) as f64 / 1e6),
+            "offer_p50_ms": lat(&offer_lat, 50.0),
+            "offer_p95_ms": lat(&offer_lat, 95.0),
+            "offer_p99_ms": lat(&offer_lat, 99.0),
+            "offer_max_ms": max(&offer_lat),
+            "after_ack_p50_ms": lat(&after_ack_lat, 50.0),
+            "after_ack_p99_ms": lat(&after_ack_lat, 99.0),
+            "after_ack_max_ms": max(&after_ack_lat),
+            "offered_before_ack": offered_before_ack,
+            "ack_p50_ms": lat(&ack_lat, 50.0),
+            "ack_p99_ms": lat(&ack_lat, 99.0),
+            "ack_max_ms": max(&ack_lat),
+            "max_send_lag_ms": round2(ms(max_lag_us)),
+            "server_rss_start_mb": rss_start_kb.map(mb),
+            "server_peak_rss_mb": args.server_pid.map(|_| mb(peak_rss_kb.load(Ordering::Relaxed))),
+            "server_vm_hwm_mb": hwm_kb.map(mb),
+            "server_cpu_pct": opt_round(pct(window_start.server, window_end.server)),
+            "loadgen_cpu_pct": opt_round(pct(window_start.own, window_end.own)),
+            "machine_busy_pct": opt_round(machine_busy),
+            "per_second_offered": per_second,
+        });
+        if let (Some(all), Value::Object(more)) = (result.as_object_mut(), figures) {
+            all.extend(more);
+        }
+
+        let show = |v: &Value| if v.is_null() { "-".to_owned() } else { v.to_string() };
+        println!("== loadgen route {} ==", args.label);
+        println!(
+            "{} interactions, {} agents (capacity {}), {}, webhooks at {} (concurrency {}); stopped: {stop_reason}",
+            args.interactions,
+            args.agents,
+            args.capacity,
+            args.strategy,
+            if args.rate > 0.0 { format!("{}/s", args.rate) } else { "full speed".to_owned() },
+            args.concurrency
+        );
+        println!(
+            "webhooks: sent {sent}, ok {webhooks_ok}, errors {}; ack ms p50 {} p99 {} max {}",
+            serde_json::to_string(&result["webhook_errors"]).unwrap_or_default(),
+            show(&result["ack_p50_ms"]),
+            show(&result["ack_p99_ms"]),
+            show(&result["ack_max_ms"]),
+        );
+        println!(
+            "offered {offered} interactions ({} offer frames) in {offer_span_s:.1} s = {offers_per_s:.1} offers/s; \
+             never offered {never_offered}, unmatched {unmatched}; accepted {accepted}, closed {closed}",
+            result["offer_frames"]
+        );
+        println!(
+            "webhook sent -> offer ms: p50 {} p95 {} p99 {} max {}",
+            show(&result["offer_p50_ms"]),
+            show(&result["offer_p95_ms"]),
+            show(&result["offer_p99_ms"]),
+            show(&result["offer_max_ms"]),
+        );
+        println!(
+            "webhook 200 -> offer ms: p50 {} p99 {} max {} ({offered_before_ack} offers arrived before their 200)",
+            show(&result["after_ack_p50_ms"]),
+            show(&result["after_ack_p99_ms"]),
+            show(&result["after_ack_max_ms"]),
+        );
+        println!("other outcomes: {}", serde_json::to_string(&result["outcomes"]).unwrap_or_default());
+        println!(
+            "server: VmHWM {} MB, cpu {}%; loadgen cpu {}%; machine busy {}%",
+            show(&result["server_vm_hwm_mb"]),
+            show(&result["server_cpu_pct"]),
+            show(&result["loadgen_cpu_pct"]),
+            show(&result["machine_busy_pct"]),
+        );
+        let line = serde_json::to_string(&result)?;
+        if let Some(path) = &args.json_out {
+            std::fs::write(path, format!("{line}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        println!("{line}");
+        Ok(())
+    }
 }

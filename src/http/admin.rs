@@ -1,5 +1,6 @@
-//! Administration: accounts (with their provider credentials), queues, agents, membership,
-//! routing and API tokens. Admins only.
+//! Administration: accounts (with their provider credentials), routing plans and channel
+//! rules, queues and their settings, agents (membership, capacity) and API tokens. Admins
+//! only, except the reads supervisors also need and agent capacity, which supervisors set.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,8 @@ use switchboard_domain::account::{
     SinchSettings, TwilioSettings,
 };
 use switchboard_domain::agent::AgentCommand;
-use switchboard_domain::queue::{DEFAULT_OFFER_TIMEOUT_SECS, QueueCommand};
+use switchboard_domain::queue::{DEFAULT_OFFER_TIMEOUT_SECS, DEFAULT_WEIGHT, QueueCommand};
+use switchboard_domain::routing::{ChannelRules, RoutingPlan, Strategy};
 use switchboard_domain::{AccountId, AccountKey, AgentId, DisplayName, PhoneNumber, QueueId};
 use utoipa::ToSchema;
 
@@ -22,9 +24,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/accounts/{account_id}/agents", web::post().to(add_account_agent))
         .route("/api/accounts/{account_id}/routing", web::put().to(set_routing))
         .route("/api/accounts/{account_id}/recontact-template", web::put().to(set_recontact_template))
+        .route("/api/accounts/{account_id}/routing-plan", web::put().to(set_routing_plan))
+        .route("/api/accounts/{account_id}/routing-plan", web::get().to(get_routing_plan))
+        .route("/api/accounts/{account_id}/channel-rules", web::put().to(set_channel_rules))
+        .route("/api/accounts/{account_id}/channel-rules", web::get().to(get_channel_rules))
         .route("/api/queues", web::post().to(create_queue))
+        .route("/api/queues/{queue_id}", web::put().to(configure_queue))
         .route("/api/queues/{queue_id}/agents", web::post().to(add_queue_agent))
+        .route("/api/queues/{queue_id}/agents/{agent_id}", web::delete().to(remove_queue_agent))
         .route("/api/agents", web::post().to(create_agent))
+        .route("/api/agents/{agent_id}/capacity", web::put().to(set_capacity))
         .route("/api/tokens", web::post().to(create_token));
 }
 
@@ -372,9 +381,7 @@ pub struct AgentRef {
 }
 
 async fn existing_agent(state: &AppState, raw: &str) -> Result<AgentId, ApiError> {
-    let agent_id: AgentId = raw.parse().map_err(|_| {
-        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad agent_id")
-    })?;
+    let agent_id: AgentId = raw.parse().map_err(|_| ApiError::invalid_id("agent_id"))?;
     if !state.core.agents.state(&agent_id.to_string()).await?.state.registered {
         return Err(ApiError::not_found("agent_not_found", "no such agent"));
     }
@@ -421,9 +428,7 @@ pub async fn set_routing(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin])?;
     let account_id: AccountId = parse_id(&path, "account_not_found")?;
-    let queue_id: QueueId = body.queue_id.parse().map_err(|_| {
-        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "bad queue_id")
-    })?;
+    let queue_id: QueueId = body.queue_id.parse().map_err(|_| ApiError::invalid_id("queue_id"))?;
     let core = &state.core;
     if !core.queues.state(&queue_id.to_string()).await?.state.created {
         return Err(ApiError::not_found("queue_not_found", "no such queue"));
@@ -462,6 +467,91 @@ pub async fn set_recontact_template(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The account, if it exists (404 `account_not_found` otherwise).
+async fn existing_account(state: &AppState, account_id: AccountId) -> Result<Account, ApiError> {
+    let account = state.core.accounts.state(&account_id.to_string()).await?.state;
+    if !account.created {
+        return Err(ApiError::not_found("account_not_found", "no such account"));
+    }
+    Ok(account)
+}
+
+/// Replaces the account's routing plan. The body is a `RoutingPlan` (see `docs/api.md`); the
+/// account validates it and names the offending step when it refuses.
+#[utoipa::path(put, path = "/api/accounts/{account_id}/routing-plan", request_body = Object,
+    responses((status = 204), (status = 400, body = super::errors::ErrorBody),
+        (status = 404, body = super::errors::ErrorBody), (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn set_routing_plan(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<RoutingPlan>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    let core = &state.core;
+    let cmd = AccountCommand::SetRoutingPlan { plan: body.into_inner(), at: core.clock.now() };
+    core.accounts
+        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Reads the account's routing plan (a one-step plan when only a routing queue is set).
+#[utoipa::path(get, path = "/api/accounts/{account_id}/routing-plan",
+    responses((status = 200, body = Object), (status = 404, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn get_routing_plan(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::Supervisor])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    match existing_account(&state, account_id).await?.routing_plan {
+        Some(plan) => Ok(HttpResponse::Ok().json(plan)),
+        None => Err(ApiError::not_found("routing_plan_not_set", "the account has no routing plan")),
+    }
+}
+
+/// Replaces the account's channel rules (new interactions copy them when they open).
+#[utoipa::path(put, path = "/api/accounts/{account_id}/channel-rules", request_body = Object,
+    responses((status = 204), (status = 400, body = super::errors::ErrorBody),
+        (status = 404, body = super::errors::ErrorBody), (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn set_channel_rules(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ChannelRules>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    let core = &state.core;
+    let cmd = AccountCommand::SetChannelRules { rules: body.into_inner(), at: core.clock.now() };
+    core.accounts
+        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Reads the account's channel rules (the defaults until set).
+#[utoipa::path(get, path = "/api/accounts/{account_id}/channel-rules",
+    responses((status = 200, body = Object), (status = 404, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn get_channel_rules(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::Supervisor])?;
+    let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    Ok(HttpResponse::Ok().json(existing_account(&state, account_id).await?.rules))
+}
+
 /// `POST /api/queues`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateQueue {
@@ -469,6 +559,11 @@ pub struct CreateQueue {
     pub name: String,
     /// Seconds an agent has to accept an offer (default 10).
     pub offer_timeout_secs: Option<u32>,
+    /// `ring_all`, `round_robin` (default), `least_recent` or `fewest_open`.
+    #[schema(value_type = Option<String>)]
+    pub strategy: Option<Strategy>,
+    /// Priority against an agent's other queues, 0 to 10 (default 5; higher first).
+    pub weight: Option<u8>,
 }
 
 /// A created resource's id.
@@ -494,6 +589,8 @@ pub async fn create_queue(
     let cmd = QueueCommand::Create {
         name,
         offer_timeout_secs: body.offer_timeout_secs.unwrap_or(DEFAULT_OFFER_TIMEOUT_SECS),
+        strategy: body.strategy.unwrap_or_default(),
+        weight: body.weight.unwrap_or(DEFAULT_WEIGHT),
         at: core.clock.now(),
     };
     core.queues
@@ -521,6 +618,96 @@ pub async fn add_queue_agent(
     let agent_id = existing_agent(&state, &body.agent_id).await?;
     // Membership is recorded on the agent; the router adds them to the queue's rotation.
     let cmd = AgentCommand::JoinQueue { queue_id, at: core.clock.now() };
+    core.agents
+        .execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `PUT /api/queues/{queue_id}`: the queue's routing settings, all three replaced.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConfigureQueue {
+    /// Seconds an agent has to accept an offer (1 to 3600).
+    pub offer_timeout_secs: u32,
+    /// `ring_all`, `round_robin`, `least_recent` or `fewest_open`.
+    #[schema(value_type = String)]
+    pub strategy: Strategy,
+    /// Priority against an agent's other queues, 0 to 10 (higher first).
+    pub weight: u8,
+}
+
+/// Changes a queue's offer timeout, strategy and weight.
+#[utoipa::path(put, path = "/api/queues/{queue_id}", request_body = ConfigureQueue,
+    responses((status = 204), (status = 404, body = super::errors::ErrorBody),
+        (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn configure_queue(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ConfigureQueue>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let queue_id: QueueId = parse_id(&path, "queue_not_found")?;
+    let core = &state.core;
+    let ConfigureQueue { offer_timeout_secs, strategy, weight } = body.into_inner();
+    let cmd = QueueCommand::Configure { offer_timeout_secs, strategy, weight, at: core.clock.now() };
+    core.queues
+        .execute(&queue_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes an agent from a queue (idempotent); their pending offers from it are withdrawn by
+/// the router.
+#[utoipa::path(delete, path = "/api/queues/{queue_id}/agents/{agent_id}",
+    responses((status = 204), (status = 404, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn remove_queue_agent(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let (raw_queue, raw_agent) = path.into_inner();
+    let queue_id: QueueId = parse_id(&raw_queue, "queue_not_found")?;
+    let agent_id: AgentId = parse_id(&raw_agent, "agent_not_found")?;
+    let core = &state.core;
+    if !core.queues.state(&queue_id.to_string()).await?.state.created {
+        return Err(ApiError::not_found("queue_not_found", "no such queue"));
+    }
+    let cmd = AgentCommand::LeaveQueue { queue_id, at: core.clock.now() };
+    core.agents
+        .execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `PUT /api/agents/{agent_id}/capacity`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetCapacity {
+    /// Interactions the agent handles at once (open ones plus pending offers), 1 to 50.
+    pub capacity: u32,
+}
+
+/// Sets how many interactions an agent handles at once.
+#[utoipa::path(put, path = "/api/agents/{agent_id}/capacity", request_body = SetCapacity,
+    responses((status = 204), (status = 404, body = super::errors::ErrorBody),
+        (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn set_capacity(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<SetCapacity>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::Supervisor])?;
+    let agent_id: AgentId = parse_id(&path, "agent_not_found")?;
+    let core = &state.core;
+    let cmd = AgentCommand::SetCapacity { capacity: body.capacity, at: core.clock.now() };
     core.agents
         .execute(&agent_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
         .await?;

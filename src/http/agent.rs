@@ -1,11 +1,14 @@
-//! What agents do: presence (log in, ready, pause, log out), answer offers, write, close and
-//! dispose. Every action is taken as the calling agent; supervisors may also close.
+//! What agents do: presence (log in, ready, pause, log out), answer offers, write, transfer,
+//! tag, wrap up, close and dispose. Every action is taken as the calling agent; supervisors
+//! and admins may also close. Whether the caller owns the interaction is the aggregate's rule,
+//! not checked here.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::agent::AgentCommand;
-use switchboard_domain::interaction::{Closer, InteractionCommand};
-use switchboard_domain::{DispositionCode, InteractionId, MessageText};
+use switchboard_domain::interaction::{Closer, InteractionCommand, InteractionEvent};
+use switchboard_domain::routing::Target;
+use switchboard_domain::{AgentId, DispositionCode, InteractionId, MessageText, PauseReason, Tag};
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, Auth, correlation_id, parse_id};
@@ -21,6 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/interactions/{interaction_id}/accept", web::post().to(accept))
         .route("/api/interactions/{interaction_id}/reject", web::post().to(reject))
         .route("/api/interactions/{interaction_id}/messages", web::post().to(send_text))
+        .route("/api/interactions/{interaction_id}/transfer", web::post().to(transfer))
+        .route("/api/interactions/{interaction_id}/tags", web::post().to(add_tags))
+        .route("/api/interactions/{interaction_id}/wrap-up", web::post().to(wrap_up))
         .route("/api/interactions/{interaction_id}/close", web::post().to(close))
         .route("/api/interactions/{interaction_id}/dispose", web::post().to(dispose));
 }
@@ -80,7 +86,7 @@ pub async fn pause(
     req: HttpRequest,
     body: Option<web::Json<PauseRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.and_then(|b| b.into_inner().reason).map(|r| r.chars().take(200).collect());
+    let reason = body.and_then(|b| b.into_inner().reason).map(|r| PauseReason::parse(&r)).transpose()?;
     presence(state, auth, req, |at| AgentCommand::Pause { reason, at }).await
 }
 
@@ -168,22 +174,172 @@ pub async fn send_text(
     Ok(HttpResponse::Accepted().json(MessageAccepted { message_id: message_id.to_string() }))
 }
 
-/// Closes the interaction (its agent, or a supervisor).
-#[utoipa::path(post, path = "/api/interactions/{interaction_id}/close",
-    responses((status = 204), (status = 409, body = super::errors::ErrorBody)), security(("bearer" = [])), tag = "agent")]
+/// `POST /api/interactions/{id}/close` (the body is optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CloseRequest {
+    /// The disposition (1 to 64 characters): closes and disposes in one step. Required when
+    /// the account's disposition is mandatory; agents only.
+    pub disposition: Option<String>,
+}
+
+/// Closes the interaction (its agent, or a supervisor or admin), optionally with its
+/// disposition.
+#[utoipa::path(post, path = "/api/interactions/{interaction_id}/close", request_body = Option<CloseRequest>,
+    responses((status = 204), (status = 409, body = super::errors::ErrorBody),
+        (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
 pub async fn close(
     state: web::Data<AppState>,
     auth: Auth,
     req: HttpRequest,
     path: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
+    let body: CloseRequest = super::optional_json(&body)?.unwrap_or_default();
+    let disposition = body.disposition.as_deref().map(DispositionCode::parse).transpose()?;
     let by = match auth.0.role {
         Role::Agent => Closer::Agent(auth.agent()?),
+        // Dispositions are the handling agent's record; a supervisor closing one records none.
+        Role::Supervisor | Role::Admin if disposition.is_some() => {
+            return Err(ApiError::disposition_by_agent_only());
+        }
         Role::Supervisor | Role::Admin => Closer::Supervisor,
     };
     let core = &state.core;
-    let cmd = InteractionCommand::Close { by, at: core.clock.now() };
+    let cmd = InteractionCommand::Close { by, disposition, at: core.clock.now() };
+    core.interactions
+        .execute(&interaction_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/interactions/{id}/transfer`: exactly one of `agent_id` and `queue_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The agent to hand it to (must be added to the interaction's account).
+    pub agent_id: Option<String>,
+    /// The queue to hand it to.
+    pub queue_id: Option<String>,
+}
+
+/// The transfer was requested.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferAccepted {
+    /// When it returns to the caller, unread, if nobody accepts it.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Where a transfer goes, once the target is known to exist and may work the account.
+async fn transfer_target(
+    state: &AppState,
+    interaction_id: InteractionId,
+    body: &TransferRequest,
+) -> Result<Target, ApiError> {
+    let core = &state.core;
+    let target = match (&body.agent_id, &body.queue_id) {
+        (Some(agent), None) => Target::Agent(agent.parse().map_err(|_| ApiError::invalid_id("agent_id"))?),
+        (None, Some(queue)) => Target::Queue(queue.parse().map_err(|_| ApiError::invalid_id("queue_id"))?),
+        _ => return Err(ApiError::invalid_request("give exactly one of `agent_id` and `queue_id`")),
+    };
+    let interaction = core.interactions.state(&interaction_id.to_string()).await?.state;
+    let account_id = interaction.account_id.ok_or_else(ApiError::interaction_not_found)?;
+    match target {
+        Target::Queue(queue_id) => {
+            if !core.queues.state(&queue_id.to_string()).await?.state.created {
+                return Err(ApiError::not_found("queue_not_found", "no such queue"));
+            }
+        }
+        Target::Agent(agent_id) => {
+            if !core.agents.state(&agent_id.to_string()).await?.state.registered {
+                return Err(ApiError::not_found("agent_not_found", "no such agent"));
+            }
+            // Same rule as accepting an offer: only agents added to the account may work it.
+            if !core.accounts.state(&account_id.to_string()).await?.state.agents.contains(&agent_id) {
+                return Err(ApiError::not_account_member());
+            }
+        }
+    }
+    Ok(target)
+}
+
+/// Hands the caller's interaction to another agent or a queue. The caller keeps it until
+/// someone accepts; if nobody does within the account's transfer timeout it comes back.
+#[utoipa::path(post, path = "/api/interactions/{interaction_id}/transfer", request_body = TransferRequest,
+    responses((status = 202, body = TransferAccepted), (status = 403, body = super::errors::ErrorBody),
+        (status = 404, body = super::errors::ErrorBody), (status = 409, body = super::errors::ErrorBody),
+        (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn transfer(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<TransferRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let agent_id: AgentId = auth.agent()?;
+    let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
+    let to = transfer_target(&state, interaction_id, &body).await?;
+    let core = &state.core;
+    let cmd = InteractionCommand::Transfer { agent_id, to, at: core.clock.now() };
+    let events = core
+        .interactions
+        .execute(&interaction_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    let until = events.iter().find_map(|e| match &e.payload {
+        InteractionEvent::TransferRequested { until, .. } => Some(*until),
+        _ => None,
+    });
+    Ok(HttpResponse::Accepted().json(TransferAccepted { until }))
+}
+
+/// `POST /api/interactions/{id}/tags`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TagsRequest {
+    /// Tags to add (1 to 50 characters each); ones already on the interaction are ignored.
+    pub tags: Vec<String>,
+}
+
+/// Tags the caller's interaction.
+#[utoipa::path(post, path = "/api/interactions/{interaction_id}/tags", request_body = TagsRequest,
+    responses((status = 204), (status = 403, body = super::errors::ErrorBody),
+        (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn add_tags(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<TagsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let agent_id = auth.agent()?;
+    let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
+    let tags = body.tags.iter().map(|t| Tag::parse(t)).collect::<Result<_, _>>()?;
+    let core = &state.core;
+    let cmd = InteractionCommand::AddTags { agent_id, tags, at: core.clock.now() };
+    core.interactions
+        .execute(&interaction_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller opens the disposition dialog of their interaction: under mandatory disposition
+/// they are paused (with the account's reason) until it is disposed.
+#[utoipa::path(post, path = "/api/interactions/{interaction_id}/wrap-up",
+    responses((status = 204), (status = 403, body = super::errors::ErrorBody),
+        (status = 409, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn wrap_up(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let agent_id = auth.agent()?;
+    let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
+    let core = &state.core;
+    let cmd = InteractionCommand::StartWrapUp { agent_id, at: core.clock.now() };
     core.interactions
         .execute(&interaction_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
         .await?;

@@ -84,6 +84,31 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 422 `invalid_id`: a body field that should hold an id does not.
+    pub fn invalid_id(field: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", format!("`{field}` must be a UUID"))
+    }
+
+    /// 404 `interaction_not_found`.
+    pub fn interaction_not_found() -> Self {
+        Self::not_found("interaction_not_found", "no such interaction")
+    }
+
+    /// 403 `not_account_member`: the agent was not added to the interaction's account.
+    pub fn not_account_member() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "not_account_member",
+            "the agent is not a member of the interaction's account",
+        )
+    }
+
+    /// 403 `forbidden`: a supervisor or admin closing with a disposition (only the handling
+    /// agent records one).
+    pub fn disposition_by_agent_only() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "only the assigned agent records a disposition")
+    }
+
     /// 503 `unavailable`: try again.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -166,6 +191,8 @@ impl DomainCode for AccountError {
         match self {
             AccountError::AlreadyExists => (StatusCode::CONFLICT, "account_exists"),
             AccountError::NotFound => (StatusCode::NOT_FOUND, "account_not_found"),
+            AccountError::InvalidPlan(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_routing_plan"),
+            AccountError::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_channel_rules"),
         }
     }
 }
@@ -176,6 +203,8 @@ impl DomainCode for AgentError {
             AgentError::AlreadyRegistered => (StatusCode::CONFLICT, "agent_exists"),
             AgentError::NotFound => (StatusCode::NOT_FOUND, "agent_not_found"),
             AgentError::NotLoggedIn => (StatusCode::CONFLICT, "agent_not_logged_in"),
+            AgentError::InvalidCapacity => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_capacity"),
+            AgentError::WrapUpPending => (StatusCode::CONFLICT, "wrap_up_pending"),
         }
     }
 }
@@ -186,7 +215,7 @@ impl DomainCode for QueueError {
             QueueError::AlreadyExists => (StatusCode::CONFLICT, "queue_exists"),
             QueueError::NotFound => (StatusCode::NOT_FOUND, "queue_not_found"),
             QueueError::InvalidOfferTimeout => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_offer_timeout"),
-            QueueError::NoSuchOffer => (StatusCode::CONFLICT, "no_such_offer"),
+            QueueError::InvalidWeight => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_weight"),
         }
     }
 }
@@ -204,6 +233,16 @@ impl DomainCode for InteractionError {
             InteractionError::WindowClosed => (StatusCode::CONFLICT, "window_closed"),
             InteractionError::UnknownMessage => (StatusCode::NOT_FOUND, "unknown_message"),
             InteractionError::UnknownMedia => (StatusCode::NOT_FOUND, "unknown_media"),
+            InteractionError::NotOffered => (StatusCode::CONFLICT, "no_such_offer"),
+            InteractionError::OfferExpired => (StatusCode::CONFLICT, "offer_expired"),
+            InteractionError::OfferWithdrawn => (StatusCode::CONFLICT, "offer_withdrawn"),
+            InteractionError::TransferDisabled => (StatusCode::FORBIDDEN, "transfer_disabled"),
+            InteractionError::TransferToSelf => (StatusCode::UNPROCESSABLE_ENTITY, "transfer_to_self"),
+            InteractionError::TransferPending => (StatusCode::CONFLICT, "transfer_pending"),
+            InteractionError::DispositionRequired => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "disposition_required")
+            }
+            InteractionError::NoTags => (StatusCode::UNPROCESSABLE_ENTITY, "no_tags"),
         }
     }
 }
@@ -239,13 +278,8 @@ impl<E: std::error::Error + DomainCode> From<CommandError<E>> for ApiError {
 impl From<OfferError> for ApiError {
     fn from(e: OfferError) -> Self {
         match e {
-            OfferError::UnknownInteraction => {
-                Self::not_found("interaction_not_found", "no such interaction in a queue")
-            }
-            OfferError::NotAccountMember => {
-                Self::new(StatusCode::FORBIDDEN, "not_account_member", e.to_string())
-            }
-            OfferError::Queue(e) => e.into(),
+            OfferError::UnknownInteraction => Self::interaction_not_found(),
+            OfferError::NotAccountMember => Self::not_account_member(),
             OfferError::Interaction(e) => e.into(),
         }
     }
@@ -302,6 +336,24 @@ mod tests {
         let body = detailed.error_response().into_body().try_into_bytes().unwrap_or_default();
         let parsed: ErrorBody = serde_json::from_slice(&body).expect("json body");
         assert_eq!(parsed.error.details, Some(serde_json::json!({"limit_bytes": 5})));
+    }
+
+    #[test]
+    fn refused_plans_and_rules_name_the_step_or_field() {
+        use switchboard_domain::routing::{PlanError, RulesError};
+        let api: ApiError = CommandError::Rejected(AccountError::InvalidPlan(PlanError::JumpOutOfRange {
+            step: 2,
+            target: 9,
+        }))
+        .into();
+        assert_eq!((api.status, api.code), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_routing_plan"));
+        assert!(api.message.contains("step 2") && api.message.contains("step 9"), "{}", api.message);
+        let api: ApiError = CommandError::Rejected(AccountError::InvalidRules(RulesError::InvalidSeconds {
+            field: "wait_for_agent_secs",
+        }))
+        .into();
+        assert_eq!((api.status, api.code), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_channel_rules"));
+        assert!(api.message.contains("wait_for_agent_secs"), "{}", api.message);
     }
 
     #[test]

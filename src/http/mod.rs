@@ -101,16 +101,11 @@ impl Auth {
     pub async fn may_see_account(&self, core: &Core, account_id: AccountId) -> Result<bool, ApiError> {
         match self.0.role {
             Role::Admin | Role::Supervisor => Ok(true),
+            // The aggregate, not the read model: adding or removing an agent takes effect at
+            // once, with no projection lag.
             Role::Agent => {
                 let agent = self.agent()?;
-                let row: Option<(String,)> = sqlx::query_as(
-                    "SELECT agent_id FROM account_members WHERE account_id = $1 AND agent_id = $2",
-                )
-                .bind(account_id.to_string())
-                .bind(agent.to_string())
-                .fetch_optional(&core.db.any)
-                .await?;
-                Ok(row.is_some())
+                Ok(core.accounts.state(&account_id.to_string()).await?.state.agents.contains(&agent))
             }
         }
     }
@@ -131,7 +126,6 @@ pub fn parse_id<T: std::str::FromStr>(raw: &str, code: &'static str) -> Result<T
     raw.parse().map_err(|_| ApiError::not_found(code, format!("`{raw}` is not a valid id")))
 }
 
-/// Maps a JSON body that could not be read to our error format.
 /// The client's message id (a UUID, so a retried send records nothing new), or a fresh one.
 pub fn message_id_or_new(raw: Option<&str>) -> Result<switchboard_domain::MessageId, ApiError> {
     match raw {
@@ -140,6 +134,19 @@ pub fn message_id_or_new(raw: Option<&str>) -> Result<switchboard_domain::Messag
     }
 }
 
+/// An optional JSON body: empty (or only whitespace) is `None`; anything else must parse
+/// (400 `invalid_request` otherwise). Unlike `Option<web::Json<T>>`, which silently turns a
+/// malformed body into `None`, a client's typo is never taken for "no body".
+pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| ApiError::invalid_request(format!("Json deserialize error: {e}")))
+}
+
+/// Maps a JSON body that could not be read to our error format.
 fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     use actix_web::http::StatusCode;

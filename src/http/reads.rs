@@ -1,6 +1,9 @@
 //! Supervisor reads: the interaction list with filters, one interaction with its messages,
 //! its full event history, and the agent and queue boards. Agents may read the interactions
 //! of the accounts they were added to; the event history is for supervisors and admins.
+//!
+//! Everything is read from the projections' tables; derived figures (counts, an agent's
+//! load, the longest wait) are computed from their rows at read time so they cannot drift.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, TimeZone, Utc};
@@ -41,6 +44,8 @@ pub struct ListFilter {
     pub agent_id: Option<String>,
     /// Only this customer (E.164).
     pub customer: Option<String>,
+    /// Only interactions carrying this tag.
+    pub tag: Option<String>,
     /// Opened before this instant (RFC 3339): pages backwards in time.
     pub before: Option<DateTime<Utc>>,
     /// Page size, 1 to 200 (default 50).
@@ -86,12 +91,18 @@ pub struct InteractionRow {
     pub disposed_at: Option<DateTime<Utc>>,
     /// Disposition.
     pub disposition: Option<String>,
+    /// Why the system closed it (`inactivity`, `plan_step`); `null` otherwise.
+    pub close_reason: Option<String>,
+    /// Tags, sorted.
+    pub tags: Vec<String>,
+    /// A transfer nobody accepted came back to the agent, who has not looked at it yet.
+    pub unread: bool,
 }
 
 const ROW_COLUMNS: &str =
     "interaction_id, account_id, queue_id, agent_id, offered_to, customer, customer_name,
     status, last_message_at, last_message_preview, last_message_direction, unread_count, message_count,
-    opened_at, assigned_at, closed_at, disposed_at, disposition";
+    opened_at, assigned_at, closed_at, disposed_at, disposition, close_reason, tags, unread";
 
 fn row(r: &AnyRow) -> Result<InteractionRow, sqlx::Error> {
     Ok(InteractionRow {
@@ -113,6 +124,9 @@ fn row(r: &AnyRow) -> Result<InteractionRow, sqlx::Error> {
         closed_at: rfc3339(r.try_get("closed_at")?),
         disposed_at: rfc3339(r.try_get("disposed_at")?),
         disposition: r.try_get("disposition")?,
+        close_reason: r.try_get("close_reason")?,
+        tags: serde_json::from_str(&r.try_get::<String, _>("tags")?).unwrap_or_default(),
+        unread: r.try_get::<i64, _>("unread")? != 0,
     })
 }
 
@@ -157,6 +171,13 @@ pub async fn list_interactions(
     if let Some(v) = filter.customer {
         add("customer", v);
     }
+    if let Some(v) = filter.tag {
+        binds.push(v);
+        conditions.push(format!(
+            "interaction_id IN (SELECT interaction_id FROM interaction_tags WHERE tag = ${})",
+            binds.len()
+        ));
+    }
     if auth.0.role == Role::Agent {
         binds.push(auth.agent()?.to_string());
         conditions.push(format!(
@@ -191,7 +212,7 @@ pub async fn list_interactions(
 pub struct MessageRow {
     /// Our id.
     pub message_id: String,
-    /// `in` (customer) or `out` (agent).
+    /// `in` (customer) or `out` (agent, or an automatic reply).
     pub direction: String,
     /// `text` or the provider's type.
     pub kind: String,
@@ -201,6 +222,8 @@ pub struct MessageRow {
     pub provider_message_id: Option<String>,
     /// Sending agent.
     pub agent_id: Option<String>,
+    /// An automatic reply of the routing plan (outbound, no agent).
+    pub auto_reply: bool,
     /// `received`, `pending`, `accepted`, `sent`, `delivered`, `read` or `failed`.
     pub status: String,
     /// Provider error code.
@@ -281,13 +304,16 @@ pub async fn get_interaction(
     let messages = rows
         .iter()
         .map(|r| {
+            let direction: String = r.try_get("direction")?;
+            let agent_id: Option<String> = r.try_get("agent_id")?;
             Ok(MessageRow {
                 message_id: r.try_get("message_id")?,
-                direction: r.try_get("direction")?,
+                auto_reply: direction == "out" && agent_id.is_none(),
+                direction,
                 kind: r.try_get("kind")?,
                 body: r.try_get("body")?,
                 provider_message_id: r.try_get("provider_message_id")?,
-                agent_id: r.try_get("agent_id")?,
+                agent_id,
                 status: r.try_get("status")?,
                 error_code: r.try_get("error_code")?,
                 error_reason: r.try_get("error_reason")?,
@@ -431,8 +457,22 @@ pub struct AgentRow {
     pub presence: String,
     /// Pause reason.
     pub reason: Option<String>,
-    /// Since when.
+    /// Since when (the presence's last change).
     pub since: Option<DateTime<Utc>>,
+    /// Concurrent interactions the agent may hold.
+    pub capacity: i64,
+    /// Whether offers can reach them (false once a dropped websocket's grace ran out).
+    pub reachable: bool,
+    /// Their websocket dropped: the end of the grace period to reconnect.
+    pub reconnect_by: Option<DateTime<Utc>>,
+    /// Open interactions assigned to them.
+    pub load: i64,
+    /// Offers they hold now.
+    pub offers: i64,
+    /// Interactions whose mandatory disposition they are entering (wrap-up).
+    pub wrap_ups: i64,
+    /// Queues they belong to, in join order.
+    pub queues: Vec<String>,
 }
 
 /// The agent presence board.
@@ -440,19 +480,37 @@ pub struct AgentRow {
     security(("bearer" = [])), tag = "supervisor")]
 pub async fn agent_board(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin, Role::Supervisor])?;
-    let rows =
-        sqlx::query("SELECT agent_id, name, presence, reason, updated_at FROM agent_status ORDER BY name")
+    let rows = sqlx::query(
+        "SELECT a.agent_id, a.name, a.presence, a.reason, a.updated_at, a.capacity, a.reachable, a.reconnect_by,
+                (SELECT COUNT(*) FROM agent_load l WHERE l.agent_id = a.agent_id AND l.open = 1) AS load,
+                (SELECT COUNT(*) FROM interaction_offers o WHERE o.agent_id = a.agent_id) AS offers,
+                (SELECT COUNT(*) FROM agent_wrap_ups w WHERE w.agent_id = a.agent_id) AS wrap_ups
+           FROM agent_status a ORDER BY a.name, a.agent_id",
+    )
+    .fetch_all(&state.core.db.any)
+    .await?;
+    let memberships: Vec<(String, String)> =
+        sqlx::query_as("SELECT agent_id, queue_id FROM queue_members ORDER BY joined_at, queue_id")
             .fetch_all(&state.core.db.any)
             .await?;
     let board = rows
         .iter()
         .map(|r| {
+            let agent_id: String = r.try_get("agent_id")?;
+            let queues = memberships.iter().filter(|(a, _)| *a == agent_id).map(|(_, q)| q.clone()).collect();
             Ok(AgentRow {
-                agent_id: r.try_get("agent_id")?,
                 name: r.try_get("name")?,
                 presence: r.try_get("presence")?,
                 reason: r.try_get("reason")?,
                 since: rfc3339(r.try_get("updated_at")?),
+                capacity: r.try_get("capacity")?,
+                reachable: r.try_get::<i64, _>("reachable")? != 0,
+                reconnect_by: rfc3339(r.try_get("reconnect_by")?),
+                load: r.try_get("load")?,
+                offers: r.try_get("offers")?,
+                wrap_ups: r.try_get("wrap_ups")?,
+                queues,
+                agent_id,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -468,20 +526,45 @@ pub struct QueueRow {
     pub name: String,
     /// Offer timeout (s).
     pub offer_timeout_secs: i64,
+    /// How members are chosen: `ring_all`, `round_robin`, `least_recent` or `fewest_open`.
+    pub strategy: String,
+    /// Priority against other queues (0 to 10, higher first).
+    pub weight: i64,
     /// Members.
     pub members: i64,
-    /// Members taking offers.
+    /// Members taking offers (ready and reachable).
     pub available_agents: i64,
     /// Interactions waiting (offered or not).
     pub waiting: i64,
     /// Of which currently offered.
     pub offered: i64,
+    /// How long the longest-waiting interaction has waited (s); `null` when none waits.
+    pub longest_wait_secs: Option<i64>,
     /// Offers accepted so far.
     pub accepted_total: i64,
     /// Offers rejected so far.
     pub rejected_total: i64,
     /// Offers timed out so far.
     pub timed_out_total: i64,
+    /// The interactions waiting, longest first.
+    pub waiting_interactions: Vec<WaitingRow>,
+}
+
+/// An interaction waiting in a queue.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WaitingRow {
+    /// The interaction.
+    pub interaction_id: String,
+    /// Since when it waits in this queue.
+    pub queued_at: Option<DateTime<Utc>>,
+    /// How long it has waited (s).
+    pub wait_secs: i64,
+    /// When the wait ends (the plan moves on); `null`: no deadline.
+    pub until: Option<DateTime<Utc>>,
+    /// Why it is here: `plan`, `plan_end`, `sticky_queue` or `transfer`.
+    pub reason: Option<String>,
+    /// The agent holding the latest offer, if any.
+    pub offered_to: Option<String>,
 }
 
 /// The queue board.
@@ -490,31 +573,58 @@ pub struct QueueRow {
 pub async fn queue_board(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin, Role::Supervisor])?;
     let rows = sqlx::query(
-        "SELECT q.queue_id, q.name, q.offer_timeout_s, q.accepted_total, q.rejected_total, q.timed_out_total,
+        "SELECT q.queue_id, q.name, q.offer_timeout_s, q.strategy, q.weight,
+                q.accepted_total, q.rejected_total, q.timed_out_total,
                 (SELECT COUNT(*) FROM queue_members m WHERE m.queue_id = q.queue_id) AS members,
                 (SELECT COUNT(*) FROM queue_members m WHERE m.queue_id = q.queue_id AND m.available = 1) AS available,
                 (SELECT COUNT(*) FROM queue_waiting w WHERE w.queue_id = q.queue_id) AS waiting,
                 (SELECT COUNT(*) FROM queue_waiting w WHERE w.queue_id = q.queue_id AND w.offered_to IS NOT NULL) AS offered
-           FROM queue_status q ORDER BY q.name",
+           FROM queue_status q ORDER BY q.name, q.queue_id",
     )
     .fetch_all(&state.core.db.any)
     .await?;
-    let board = rows
-        .iter()
-        .map(|r| {
-            Ok(QueueRow {
-                queue_id: r.try_get("queue_id")?,
-                name: r.try_get("name")?,
-                offer_timeout_secs: r.try_get("offer_timeout_s")?,
-                members: r.try_get("members")?,
-                available_agents: r.try_get("available")?,
-                waiting: r.try_get("waiting")?,
-                offered: r.try_get("offered")?,
-                accepted_total: r.try_get("accepted_total")?,
-                rejected_total: r.try_get("rejected_total")?,
-                timed_out_total: r.try_get("timed_out_total")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let waiting_rows = sqlx::query(
+        "SELECT queue_id, interaction_id, queued_at, until_at, reason, offered_to FROM queue_waiting
+          ORDER BY queued_at, interaction_id",
+    )
+    .fetch_all(&state.core.db.any)
+    .await?;
+    let now = state.core.clock.now_ms();
+    let mut waiting: Vec<(String, WaitingRow)> = Vec::with_capacity(waiting_rows.len());
+    for r in &waiting_rows {
+        let queued_at: i64 = r.try_get("queued_at")?;
+        let row = WaitingRow {
+            interaction_id: r.try_get("interaction_id")?,
+            queued_at: rfc3339(Some(queued_at)),
+            wait_secs: (now - queued_at).max(0) / 1000,
+            until: rfc3339(r.try_get("until_at")?),
+            reason: r.try_get("reason")?,
+            offered_to: r.try_get("offered_to")?,
+        };
+        waiting.push((r.try_get("queue_id")?, row));
+    }
+    let mut board = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let queue_id: String = r.try_get("queue_id")?;
+        let (mine, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(q, _)| *q == queue_id);
+        waiting = rest;
+        let waiting_interactions: Vec<WaitingRow> = mine.into_iter().map(|(_, w)| w).collect();
+        board.push(QueueRow {
+            name: r.try_get("name")?,
+            offer_timeout_secs: r.try_get("offer_timeout_s")?,
+            strategy: r.try_get("strategy")?,
+            weight: r.try_get("weight")?,
+            members: r.try_get("members")?,
+            available_agents: r.try_get("available")?,
+            waiting: r.try_get("waiting")?,
+            offered: r.try_get("offered")?,
+            longest_wait_secs: waiting_interactions.first().map(|w| w.wait_secs),
+            accepted_total: r.try_get("accepted_total")?,
+            rejected_total: r.try_get("rejected_total")?,
+            timed_out_total: r.try_get("timed_out_total")?,
+            waiting_interactions,
+            queue_id,
+        });
+    }
     Ok(HttpResponse::Ok().json(board))
 }

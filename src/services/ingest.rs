@@ -10,7 +10,7 @@
 use switchboard_domain::account::Account;
 use switchboard_domain::contact::{ContactCommand, ContactError};
 use switchboard_domain::interaction::{
-    DeliveryStatus, InboundContent, InteractionCommand, InteractionError, ProviderFailure,
+    DeliveryStatus, InboundContent, InteractionCommand, InteractionError, ProviderFailure, RoutingSetup,
 };
 use switchboard_domain::{AccountId, ContactId, InteractionId, MessageId, PhoneNumber};
 
@@ -94,7 +94,12 @@ pub async fn record_message(
         account_id,
         customer: valid.customer.clone(),
         customer_name: msg.profile_name.clone(),
-        queue_id: account.routing_queue,
+        routing: account.routing_plan.clone().map(|plan| RoutingSetup {
+            plan,
+            rules: account.rules.clone(),
+            contact_lists: Default::default(),
+        }),
+        seed: uuid::Uuid::now_v7(),
         message_id: MessageId::new(),
         provider_message_id: msg.provider_message_id.clone(),
         content: content(&msg.body),

@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use sqlx::Row;
-use switchboard_domain::queue::QueueCommand;
+use switchboard_domain::agent::AgentCommand;
+use switchboard_domain::interaction::InteractionCommand;
 use switchboard_projections::Backend;
 use switchboard_projections::timers::TimerPayload;
 use tokio::sync::watch;
@@ -66,17 +67,30 @@ pub async fn claim_due(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<DueTi
 /// Fires one timer; returns whether it is done (true) or must be retried later (false).
 pub async fn fire(core: &Core, timer: &DueTimer) -> bool {
     let meta = core.metadata(&Cause::System("timer"), &timer.timer_id);
+    // Never earlier than the deadline, whatever the clocks of the nodes say.
+    let due = chrono::DateTime::from_timestamp_millis(timer.fire_at).unwrap_or_default();
+    let at = core.clock.now().max(due);
+    let id = timer.aggregate_id.as_str();
     let result = match &timer.payload {
-        TimerPayload::OfferTimeout { interaction_id, attempt } => {
-            // Never earlier than the deadline, whatever the clocks of the nodes say.
-            let due = chrono::DateTime::from_timestamp_millis(timer.fire_at).unwrap_or_default();
-            let at = core.clock.now().max(due);
-            let cmd = QueueCommand::ExpireOffer { interaction_id: *interaction_id, attempt: *attempt, at };
-            core.queues.execute(&timer.aggregate_id, cmd, meta).await.map(|_| ())
+        TimerPayload::OfferTimeout { agent_id, attempt } => {
+            let cmd = InteractionCommand::ExpireOffer { agent_id: *agent_id, attempt: *attempt, at };
+            done(core.interactions.execute(id, cmd, meta).await)
+        }
+        TimerPayload::TargetTimeout { seq } => {
+            let cmd = InteractionCommand::ExpireTarget { seq: *seq, seed: uuid::Uuid::now_v7(), at };
+            done(core.interactions.execute(id, cmd, meta).await)
+        }
+        TimerPayload::Inactivity { since } => {
+            let cmd = InteractionCommand::CloseForInactivity { since: *since, at };
+            done(core.interactions.execute(id, cmd, meta).await)
+        }
+        TimerPayload::ConnectionGrace { connection_id } => {
+            let cmd = AgentCommand::ExpireConnectionGrace { connection_id: connection_id.clone(), at };
+            done(core.agents.execute(id, cmd, meta).await)
         }
     };
     match result {
-        Ok(()) | Err(CommandError::Rejected(_)) => {
+        Ok(()) => {
             let done =
                 sqlx::query("UPDATE timers SET status = 'fired', locked_until = NULL WHERE timer_id = $1")
                     .bind(timer.timer_id.as_str())
@@ -88,6 +102,15 @@ pub async fn fire(core: &Core, timer: &DueTimer) -> bool {
             tracing::warn!(timer = %timer.timer_id, error = %e, "timer command failed; will retry");
             false
         }
+    }
+}
+
+/// A refused timer command is done too: the thing it guarded has moved on (the offer was
+/// answered, the target changed, a newer message arrived). Only infrastructure errors retry.
+fn done<T, E: std::error::Error>(result: Result<T, CommandError<E>>) -> Result<(), String> {
+    match result {
+        Ok(_) | Err(CommandError::Rejected(_)) => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

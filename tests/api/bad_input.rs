@@ -128,7 +128,8 @@ async fn a_redelivery_routed_to_a_newer_interaction_is_refused_by_the_log_itself
         account_id,
         customer: switchboard_domain::PhoneNumber::parse("+15551234567").expect("phone"),
         customer_name: None,
-        queue_id: None,
+        routing: None,
+        seed: uuid::Uuid::new_v4(),
         message_id: switchboard_domain::MessageId::new(),
         provider_message_id: "wamid.FAKEIN0001".into(),
         content: switchboard_domain::interaction::InboundContent::Text { body: "again".into() },
@@ -292,6 +293,15 @@ async fn agents_see_only_the_accounts_they_were_added_to() {
 async fn an_agent_outside_the_account_cannot_take_its_interactions() {
     let app = spawn_app(Backend::Sqlite).await;
     let s = app.setup(10).await;
+    // Ring-all: every eligible member is offered at once, so an offer missing is an exclusion.
+    let r = app
+        .put(
+            &app.admin_token,
+            &format!("/api/queues/{}", s.queue_id),
+            json!({"offer_timeout_secs": 10, "strategy": "ring_all", "weight": 5}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
     // Ana is in the queue but was never added to the account.
     let (ana, ana_token) = app.create_agent("Ana").await;
     let r = app
@@ -299,11 +309,28 @@ async fn an_agent_outside_the_account_cannot_take_its_interactions() {
         .await;
     assert_eq!(r.status(), 204);
     app.agent_ready(&ana_token).await;
+    app.agent_ready(&s.agent_token).await;
     app.settle().await;
-    let mut ws = app.connect_ws(&ana_token).await;
+    let mut ws = app.connect_ws(&s.agent_token).await;
     assert_eq!(app.webhook(&s.account_id, &fixture("meta_inbound_text.json")).await.status(), 200);
+    // Only the member is offered it; the board says why Ana was not.
     let offer = ws.next_of("offer").await;
-    let id = offer["interaction_id"].as_str().expect("id");
+    let id = offer["interaction_id"].as_str().expect("id").to_owned();
+    app.settle().await;
+    assert_eq!(app.count_events(Some("OfferMade")).await, 1);
+    let events = app.get_json(&app.admin_token, &format!("/api/interactions/{id}/events")).await;
+    let made = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|e| e["event_type"] == "OfferMade")
+        .expect("an offer")
+        .clone();
+    let candidates =
+        made["payload"]["OfferMade"]["explanation"]["candidates"].as_array().expect("candidates");
+    let ana_considered = candidates.iter().find(|c| c["agent_id"] == ana.as_str()).expect("Ana considered");
+    assert_eq!(ana_considered["excluded"], "not_on_account");
+    // Nor can she take it by calling accept.
     let r = app.post(&ana_token, &format!("/api/interactions/{id}/accept"), json!({})).await;
     assert_eq!(error_code(r).await, (403, "not_account_member".into()));
     app.stop().await;

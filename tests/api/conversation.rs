@@ -89,6 +89,10 @@ async fn whole_conversation(backend: Backend) {
         [
             "InteractionOpened",
             "CustomerMessageReceived",
+            "RoutingStarted",
+            "RoutingTargetSet",
+            "OfferMade",
+            "OfferAccepted",
             "AgentAssigned",
             "AgentMessageSent",
             "OutboundMessageAccepted",
@@ -104,7 +108,11 @@ async fn whole_conversation(backend: Backend) {
         assert!(event["recorded_at"].is_string(), "{event}");
     }
     assert_eq!(events[0]["metadata"]["caused_by"], "provider:meta");
-    assert_eq!(events[7]["metadata"]["caused_by"], format!("agent:{}", s.agent_id));
+    // The routing plan ran in the webhook's commit; the board made the offer; the agent took it.
+    assert_eq!(events[2]["metadata"]["caused_by"], "provider:meta");
+    assert_eq!(events[4]["metadata"]["caused_by"], "system:router");
+    assert_eq!(events[5]["metadata"]["caused_by"], format!("agent:{}", s.agent_id));
+    assert_eq!(events[11]["metadata"]["caused_by"], format!("agent:{}", s.agent_id));
 
     // The projections agree.
     let detail =

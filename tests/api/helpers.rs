@@ -100,6 +100,7 @@ pub fn settings(place: &DataPlace) -> Settings {
         shutdown_timeout_secs: 1,
         media_dir: std::env::temp_dir().join(format!("sb-media-{}", uuid::Uuid::new_v4())),
         max_media_bytes: 1024 * 1024,
+        ws_grace: Duration::from_secs(30),
     }
 }
 
@@ -172,6 +173,28 @@ impl TestApp {
 
     pub async fn put(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
         self.client.put(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request")
+    }
+
+    /// Sends `body` verbatim as JSON (for malformed bodies).
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: &str,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
@@ -354,6 +377,14 @@ impl TestApp {
         }
         panic!("condition never held on {path}; last: {last:#}");
     }
+}
+
+/// An error answer's status, `error.code` and `error.message`.
+pub async fn error_of(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("json error body");
+    let text = |k: &str| body["error"][k].as_str().unwrap_or_default().to_owned();
+    (status, text("code"), text("message"))
 }
 
 pub struct Ws {

@@ -11,6 +11,8 @@ mod ops;
 mod outbox;
 mod projections;
 mod provider_media;
+mod routing;
+mod routing_admin;
 mod runtime;
 mod sinch;
 mod twilio;

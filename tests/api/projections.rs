@@ -59,6 +59,11 @@ async fn dump_boards(pool: &sqlx::AnyPool) -> Vec<String> {
 /// close.
 async fn traffic(app: &TestApp) -> Setup {
     let s = app.setup(10).await;
+    // One interaction at a time, so exactly one of the customers' interactions is on offer.
+    let r = app
+        .put(&app.admin_token, &format!("/api/agents/{}/capacity", s.agent_id), json!({"capacity": 1}))
+        .await;
+    assert_eq!(r.status(), 204);
     app.agent_ready(&s.agent_token).await;
     for i in 0..12 {
         let body = String::from_utf8(fixture("meta_inbound_text.json"))

@@ -1,5 +1,8 @@
 //! The actor runtime and the global log: serialised commands per aggregate, two "nodes"
 //! writing one aggregate, passivation, and PostgreSQL's safe horizon.
+//!
+//! The aggregate exercised is an Agent joining fresh queues: every `JoinQueue` with a new
+//! queue is exactly one event, so counts of events and of the agent's queues must agree.
 
 use std::time::Duration;
 
@@ -7,7 +10,9 @@ use sqlx::Connection;
 use switchboard::clock::Clock;
 use switchboard::core::Core;
 use switchboard::crypto::Sealer;
-use switchboard_domain::queue::{QueueCommand, QueueEvent};
+use switchboard_domain::agent::{AgentCommand, AgentEvent};
+use switchboard_domain::queue::QueueCommand;
+use switchboard_domain::routing::Strategy;
 use switchboard_domain::{AgentId, DisplayName, QueueId};
 use switchboard_projections::{Backend as LogBackend, Checkpoint, log};
 
@@ -18,64 +23,75 @@ async fn core_on(place: &DataPlace, idle: Duration) -> Core {
     Core::new(db, Clock::system(), Sealer::from_base64(&place.master_key).expect("key"), 2, idle)
 }
 
-async fn queue_sequences(core: &Core, queue: &str) -> Vec<i64> {
+async fn agent_sequences(core: &Core, agent: &str) -> Vec<i64> {
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT sequence FROM events WHERE aggregate_type = 'Queue' AND aggregate_id = $1 ORDER BY sequence",
+        "SELECT sequence FROM events WHERE aggregate_type = 'Agent' AND aggregate_id = $1 ORDER BY sequence",
     )
-    .bind(queue)
+    .bind(agent)
     .fetch_all(&core.db.any)
     .await
     .expect("events");
     rows.into_iter().map(|r| r.0).collect()
 }
 
-fn create(at: chrono::DateTime<chrono::Utc>) -> QueueCommand {
-    QueueCommand::Create { name: DisplayName::parse("Q").expect("name"), offer_timeout_secs: 10, at }
+fn register(at: chrono::DateTime<chrono::Utc>) -> AgentCommand {
+    AgentCommand::Register { name: DisplayName::parse("A").expect("name"), at }
 }
 
-fn add(at: chrono::DateTime<chrono::Utc>) -> QueueCommand {
-    QueueCommand::AddMember { agent_id: AgentId::new(), available: false, at }
+/// Joining a queue the agent is not in yet: always exactly one event.
+fn add(at: chrono::DateTime<chrono::Utc>) -> AgentCommand {
+    AgentCommand::JoinQueue { queue_id: QueueId::new(), at }
+}
+
+fn create_queue(at: chrono::DateTime<chrono::Utc>) -> QueueCommand {
+    QueueCommand::Create {
+        name: DisplayName::parse("Q").expect("name"),
+        offer_timeout_secs: 10,
+        strategy: Strategy::default(),
+        weight: 5,
+        at,
+    }
 }
 
 async fn serialised_and_two_nodes(backend: Backend) {
     let place = fresh_place(backend).await;
     let node_a = core_on(&place, Duration::from_secs(60)).await;
-    let queue = QueueId::new().to_string();
+    let agent = AgentId::new().to_string();
     let now = chrono::Utc::now();
-    node_a.queues.execute(&queue, create(now), Default::default()).await.expect("create");
+    node_a.agents.execute(&agent, register(now), Default::default()).await.expect("register");
 
     // 50 concurrent commands through one actor: no conflicts, contiguous sequences.
-    let commands = (0..50).map(|_| node_a.queues.execute(&queue, add(now), Default::default()));
+    let commands = (0..50).map(|_| node_a.agents.execute(&agent, add(now), Default::default()));
     let results = futures_util::future::join_all(commands).await;
     assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
-    assert_eq!(queue_sequences(&node_a, &queue).await, (1..=51).collect::<Vec<_>>());
+    assert_eq!(agent_sequences(&node_a, &agent).await, (1..=51).collect::<Vec<_>>());
 
     // A second node appends behind node A's back; A's cached state is stale, its next command
     // conflicts, reloads and succeeds.
     let node_b = core_on(&place, Duration::from_secs(60)).await;
-    node_b.queues.execute(&queue, add(now), Default::default()).await.expect("node b");
-    node_a.queues.execute(&queue, add(now), Default::default()).await.expect("node a retries after reload");
-    assert_eq!(queue_sequences(&node_a, &queue).await, (1..=53).collect::<Vec<_>>());
-    let a = node_a.queues.state(&queue).await.expect("state");
-    let b = node_b.queues.state(&queue).await.expect("state");
-    assert_eq!(a.state.members.len(), 52);
+    node_b.agents.execute(&agent, add(now), Default::default()).await.expect("node b");
+    node_a.agents.execute(&agent, add(now), Default::default()).await.expect("node a retries after reload");
+    assert_eq!(agent_sequences(&node_a, &agent).await, (1..=53).collect::<Vec<_>>());
+    let a = node_a.agents.state(&agent).await.expect("state");
+    let b = node_b.agents.state(&agent).await.expect("state");
+    assert_eq!(a.state.queues.len(), 52);
     assert_eq!(b.sequence, 52, "node B's cache is stale until it reloads");
 
     // Concurrent writers on both nodes: every success is exactly one event.
-    let from_a = (0..20).map(|_| node_a.queues.execute(&queue, add(now), Default::default()));
-    let from_b = (0..20).map(|_| node_b.queues.execute(&queue, add(now), Default::default()));
+    let from_a = (0..20).map(|_| node_a.agents.execute(&agent, add(now), Default::default()));
+    let from_b = (0..20).map(|_| node_b.agents.execute(&agent, add(now), Default::default()));
     let (ra, rb) = futures_util::future::join(
         futures_util::future::join_all(from_a),
         futures_util::future::join_all(from_b),
     )
     .await;
     let successes = ra.iter().chain(rb.iter()).filter(|r| r.is_ok()).count() as i64;
-    let sequences = queue_sequences(&node_a, &queue).await;
+    let sequences = agent_sequences(&node_a, &agent).await;
     assert_eq!(sequences.len() as i64, 53 + successes);
     assert_eq!(sequences, (1..=sequences.len() as i64).collect::<Vec<_>>());
     // Replay equals what each node holds after reloading.
-    let replayed = core_on(&place, Duration::from_secs(60)).await.queues.state(&queue).await.expect("state");
-    assert_eq!(replayed.state.members.len() as i64, 52 + successes);
+    let replayed = core_on(&place, Duration::from_secs(60)).await.agents.state(&agent).await.expect("state");
+    assert_eq!(replayed.state.queues.len() as i64, 52 + successes);
     node_a.stop();
     node_b.stop();
 }
@@ -94,23 +110,23 @@ async fn one_actor_serialises_commands_and_two_nodes_stay_consistent_postgres() 
 async fn idle_actors_stop_and_come_back_by_replay() {
     let place = fresh_place(Backend::Sqlite).await;
     let core = core_on(&place, Duration::from_millis(200)).await;
-    let queue = QueueId::new().to_string();
+    let agent = AgentId::new().to_string();
     let now = chrono::Utc::now();
-    core.queues.execute(&queue, create(now), Default::default()).await.expect("create");
-    core.queues.execute(&queue, add(now), Default::default()).await.expect("add");
-    assert_eq!(core.queues.live(), 1);
+    core.agents.execute(&agent, register(now), Default::default()).await.expect("register");
+    core.agents.execute(&agent, add(now), Default::default()).await.expect("add");
+    assert_eq!(core.agents.live(), 1);
     for _ in 0..100 {
-        if core.queues.live() == 0 {
+        if core.agents.live() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(core.queues.live(), 0, "the idle actor stopped");
-    let back = core.queues.state(&queue).await.expect("state");
-    assert_eq!((back.sequence, back.state.members.len()), (2, 1), "replayed to the same state");
-    let events = core.queues.execute(&queue, add(now), Default::default()).await.expect("add");
+    assert_eq!(core.agents.live(), 0, "the idle actor stopped");
+    let back = core.agents.state(&agent).await.expect("state");
+    assert_eq!((back.sequence, back.state.queues.len()), (2, 1), "replayed to the same state");
+    let events = core.agents.execute(&agent, add(now), Default::default()).await.expect("add");
     assert_eq!(events[0].sequence, 3);
-    assert!(matches!(events[0].payload, QueueEvent::QueueMemberAdded { .. }));
+    assert!(matches!(events[0].payload, AgentEvent::AgentJoinedQueue { .. }));
     core.stop();
 }
 
@@ -118,12 +134,12 @@ async fn idle_actors_stop_and_come_back_by_replay() {
 async fn a_rejected_command_appends_nothing_and_the_next_one_sees_the_stored_state() {
     let place = fresh_place(Backend::Sqlite).await;
     let core = core_on(&place, Duration::from_secs(60)).await;
-    let queue = QueueId::new().to_string();
+    let agent = AgentId::new().to_string();
     let now = chrono::Utc::now();
-    core.queues.execute(&queue, create(now), Default::default()).await.expect("create");
-    let refused = core.queues.execute(&queue, create(now), Default::default()).await;
+    core.agents.execute(&agent, register(now), Default::default()).await.expect("register");
+    let refused = core.agents.execute(&agent, register(now), Default::default()).await;
     assert!(matches!(refused, Err(switchboard::runtime::CommandError::Rejected(_))));
-    let events = core.queues.execute(&queue, add(now), Default::default()).await.expect("add");
+    let events = core.agents.execute(&agent, add(now), Default::default()).await.expect("add");
     assert_eq!(events[0].sequence, 2);
     core.stop();
 }
@@ -188,7 +204,7 @@ async fn only_one_router_runs_at_a_time_on_postgres() {
         .expect("lock");
     assert!(locked);
     let queue = QueueId::new().to_string();
-    node.queues.execute(&queue, create(chrono::Utc::now()), Default::default()).await.expect("create");
+    node.queues.execute(&queue, create_queue(chrono::Utc::now()), Default::default()).await.expect("create");
     assert_eq!(switchboard::workers::router::run_batch(&node).await.expect("batch"), 0);
     tx.rollback().await.expect("release");
     assert_eq!(switchboard::workers::router::run_batch(&node).await.expect("batch"), 1);
@@ -201,9 +217,9 @@ async fn sqlite_positions_survive_vacuum() {
     let core = core_on(&place, Duration::from_secs(60)).await;
     let now = chrono::Utc::now();
     for _ in 0..5 {
-        let queue = QueueId::new().to_string();
-        core.queues.execute(&queue, create(now), Default::default()).await.expect("create");
-        core.queues.execute(&queue, add(now), Default::default()).await.expect("add");
+        let agent = AgentId::new().to_string();
+        core.agents.execute(&agent, register(now), Default::default()).await.expect("register");
+        core.agents.execute(&agent, add(now), Default::default()).await.expect("add");
     }
     let read = |core: Core| async move {
         let mut conn = core.db.any.acquire().await.expect("conn");

@@ -50,4 +50,18 @@ pub enum AccountCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Replace the routing plan (validated by the caller with `RoutingPlan::validate`).
+    SetRoutingPlan {
+        /// The plan.
+        plan: crate::routing::RoutingPlan,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Replace the channel rules (validated with `ChannelRules::validate`).
+    SetChannelRules {
+        /// The rules.
+        rules: crate::routing::ChannelRules,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }

@@ -51,6 +51,20 @@ pub enum AccountEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The routing plan changed.
+    RoutingPlanSet {
+        /// The new plan.
+        plan: crate::routing::RoutingPlan,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The channel rules changed.
+    ChannelRulesSet {
+        /// The new rules.
+        rules: crate::routing::ChannelRules,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -61,6 +75,8 @@ impl DomainEvent for AccountEvent {
             Self::AgentRemovedFromAccount { .. } => "AgentRemovedFromAccount",
             Self::RoutingQueueSet { .. } => "RoutingQueueSet",
             Self::RecontactTemplateSet { .. } => "RecontactTemplateSet",
+            Self::RoutingPlanSet { .. } => "RoutingPlanSet",
+            Self::ChannelRulesSet { .. } => "ChannelRulesSet",
         }
         .to_owned()
     }

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::routing::{ChannelRules, PlanError, RoutingPlan, RulesError};
 use crate::{AccountKey, AgentId, Decider, DisplayName, QueueId};
 
 /// A provider secret, already encrypted by the caller. The domain never sees plaintext
@@ -148,6 +149,12 @@ pub enum AccountError {
     /// Any command but `Create` on an account that does not exist.
     #[error("the account does not exist")]
     NotFound,
+    /// The routing plan breaks a rule.
+    #[error(transparent)]
+    InvalidPlan(PlanError),
+    /// The channel rules break a rule.
+    #[error(transparent)]
+    InvalidRules(RulesError),
 }
 
 /// The state folded from an account's events.
@@ -161,8 +168,14 @@ pub struct Account {
     pub key: Option<AccountKey>,
     /// Provider settings (secrets sealed).
     pub provider: Option<ProviderSettings>,
-    /// The queue new interactions go to, if routing is set.
+    /// The queue new interactions go to, if routing is set by queue alone (older API).
     pub routing_queue: Option<QueueId>,
+    /// The routing plan new interactions follow (a single-queue plan for `routing_queue`).
+    #[serde(default)]
+    pub routing_plan: Option<RoutingPlan>,
+    /// The channel rules new interactions obey.
+    #[serde(default)]
+    pub rules: ChannelRules,
     /// Agents allowed to see and work this account.
     pub agents: BTreeSet<AgentId>,
     /// The template agents are offered once a customer's service window has closed.
@@ -185,7 +198,15 @@ impl Account {
             AccountEvent::AgentRemovedFromAccount { agent_id, .. } => {
                 self.agents.remove(&agent_id);
             }
-            AccountEvent::RoutingQueueSet { queue_id, .. } => self.routing_queue = Some(queue_id),
+            AccountEvent::RoutingQueueSet { queue_id, .. } => {
+                self.routing_queue = Some(queue_id);
+                self.routing_plan = Some(RoutingPlan::single_queue(queue_id));
+            }
+            AccountEvent::RoutingPlanSet { plan, .. } => {
+                self.routing_queue = None;
+                self.routing_plan = Some(plan);
+            }
+            AccountEvent::ChannelRulesSet { rules, .. } => self.rules = rules,
             AccountEvent::RecontactTemplateSet { template, .. } => self.recontact_template = template,
         }
     }
@@ -224,6 +245,20 @@ impl Decider for Account {
             } else {
                 vec![E::RecontactTemplateSet { template, at }]
             }),
+            // Plans and rules are validated here too: the aggregate never records one that
+            // the engine could not run.
+            C::SetRoutingPlan { plan, at } => {
+                plan.validate().map_err(AccountError::InvalidPlan)?;
+                Ok(if self.routing_plan.as_ref() == Some(&plan) {
+                    vec![]
+                } else {
+                    vec![E::RoutingPlanSet { plan, at }]
+                })
+            }
+            C::SetChannelRules { rules, at } => {
+                rules.validate().map_err(AccountError::InvalidRules)?;
+                Ok(if self.rules == rules { vec![] } else { vec![E::ChannelRulesSet { rules, at }] })
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::{DisplayName, QueueId};
+use crate::{DisplayName, InteractionId, PauseReason, QueueId};
 
 /// Events of the Agent aggregate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ pub enum AgentEvent {
     /// The agent stopped accepting offers.
     AgentPaused {
         /// Optional reason.
-        reason: Option<String>,
+        reason: Option<PauseReason>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -45,6 +45,59 @@ pub enum AgentEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The agent left a queue.
+    AgentLeftQueue {
+        /// The queue.
+        queue_id: QueueId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent's capacity changed.
+    AgentCapacitySet {
+        /// Concurrent interactions.
+        capacity: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A websocket of the agent connected (the agent is reachable).
+    AgentConnected {
+        /// The connection.
+        connection_id: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent's latest websocket dropped; a grace period runs.
+    AgentDisconnected {
+        /// The connection.
+        connection_id: String,
+        /// The end of the grace period.
+        reconnect_by: DateTime<Utc>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The grace period passed without a reconnect: no offers until they come back.
+    AgentUnreachable {
+        /// The connection that dropped.
+        connection_id: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent began disposing an interaction (mandatory disposition).
+    AgentWrapUpStarted {
+        /// The interaction.
+        interaction_id: InteractionId,
+        /// Whether the agent was ready (and so is made ready again afterwards).
+        was_ready: bool,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent finished disposing.
+    AgentWrapUpEnded {
+        /// The interaction.
+        interaction_id: InteractionId,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AgentEvent {
@@ -56,6 +109,13 @@ impl DomainEvent for AgentEvent {
             Self::AgentPaused { .. } => "AgentPaused",
             Self::AgentLoggedOut { .. } => "AgentLoggedOut",
             Self::AgentJoinedQueue { .. } => "AgentJoinedQueue",
+            Self::AgentLeftQueue { .. } => "AgentLeftQueue",
+            Self::AgentCapacitySet { .. } => "AgentCapacitySet",
+            Self::AgentConnected { .. } => "AgentConnected",
+            Self::AgentDisconnected { .. } => "AgentDisconnected",
+            Self::AgentUnreachable { .. } => "AgentUnreachable",
+            Self::AgentWrapUpStarted { .. } => "AgentWrapUpStarted",
+            Self::AgentWrapUpEnded { .. } => "AgentWrapUpEnded",
         }
         .to_owned()
     }

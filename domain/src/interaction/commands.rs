@@ -5,9 +5,29 @@ use chrono::{DateTime, Utc};
 use super::{
     Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage,
 };
-use crate::{AccountId, AgentId, DispositionCode, MessageId, MessageText, PhoneNumber, QueueId};
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+
+use crate::routing::{ChannelRules, OfferExplanation, RoutingPlan, Target, WithdrawReason};
+use crate::{AccountId, AgentId, ContactListId, DispositionCode, MessageId, MessageText, PhoneNumber, Tag};
+
+/// What routing a new interaction needs: the account's plan and rules, and the customer's
+/// contact lists (for jump conditions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingSetup {
+    /// The plan.
+    pub plan: RoutingPlan,
+    /// The rules.
+    pub rules: ChannelRules,
+    /// The lists the customer is in.
+    pub contact_lists: BTreeSet<ContactListId>,
+}
 
 /// Commands on the Interaction aggregate.
+// `ReceiveCustomerMessage` carries the routing plan and is far larger than the rest; commands
+// are built once and moved straight into `decide`, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum InteractionCommand {
     /// Record a customer's message; opens the interaction if it is new.
@@ -18,8 +38,11 @@ pub enum InteractionCommand {
         customer: PhoneNumber,
         /// The customer's WhatsApp profile name, if the provider sent one.
         customer_name: Option<String>,
-        /// Where a new interaction is routed (the account's routing queue).
-        queue_id: Option<QueueId>,
+        /// How a new interaction is routed (the account's plan and rules); `None` leaves it
+        /// unrouted. Ignored when the message joins an open interaction.
+        routing: Option<RoutingSetup>,
+        /// A fresh id from which the ids of automatic replies sent by the plan are derived.
+        seed: Uuid,
         /// Our id for the message.
         message_id: MessageId,
         /// The provider's id (wamid): the deduplication key.
@@ -109,10 +132,112 @@ pub enum InteractionCommand {
         /// When the provider says it happened.
         at: DateTime<Utc>,
     },
-    /// End the conversation.
+    /// End the conversation. An agent closing under mandatory disposition must give the
+    /// disposition (closed and disposed in one commit); otherwise it is optional.
     Close {
         /// Who closes it.
         by: Closer,
+        /// The disposition, if given now.
+        disposition: Option<DispositionCode>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The board offers the interaction to an agent.
+    Offer {
+        /// The agent.
+        agent_id: AgentId,
+        /// The target the offer is for (refused if the interaction moved on).
+        target_seq: u32,
+        /// The offer's number (refused unless it is the next one).
+        attempt: u32,
+        /// When it lapses.
+        expires_at: DateTime<Utc>,
+        /// Whether it must be the only pending offer (every strategy but ring-all).
+        exclusive: bool,
+        /// Why this agent.
+        explanation: OfferExplanation,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent takes the offered interaction.
+    AcceptOffer {
+        /// The agent.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent declines the offer.
+    RejectOffer {
+        /// The agent.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An offer's timer fired.
+    ExpireOffer {
+        /// The agent.
+        agent_id: AgentId,
+        /// Which offer.
+        attempt: u32,
+        /// When (never before the offer's deadline).
+        at: DateTime<Utc>,
+    },
+    /// The board takes an offer back.
+    WithdrawOffer {
+        /// The agent.
+        agent_id: AgentId,
+        /// Which offer.
+        attempt: u32,
+        /// Why.
+        reason: WithdrawReason,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A target's timer fired: fall through to what comes next.
+    ExpireTarget {
+        /// Which target.
+        seq: u32,
+        /// A fresh id for automatic replies the plan may send next.
+        seed: Uuid,
+        /// When (never before the target's deadline).
+        at: DateTime<Utc>,
+    },
+    /// A customer wrote while the assigned agent is unavailable: wait for them (sticky).
+    StartStickyReturn {
+        /// The assigned agent the board saw unavailable.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The assigned agent hands the interaction to another agent or a queue.
+    Transfer {
+        /// The transferring agent.
+        agent_id: AgentId,
+        /// Where to.
+        to: Target,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An agent tags the interaction.
+    AddTags {
+        /// The agent.
+        agent_id: AgentId,
+        /// The tags.
+        tags: BTreeSet<Tag>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The inactivity timer fired: close if the agent's message at `since` is still the last.
+    CloseForInactivity {
+        /// The time of the agent message that started the timer.
+        since: DateTime<Utc>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The assigned agent opens the disposition dialog (mandatory disposition).
+    StartWrapUp {
+        /// The agent.
+        agent_id: AgentId,
         /// When.
         at: DateTime<Utc>,
     },

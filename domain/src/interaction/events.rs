@@ -4,10 +4,17 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeSet;
+
 use super::{
-    Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage,
+    Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, SystemClose,
+    TemplateMessage,
 };
-use crate::{AccountId, AgentId, DispositionCode, MessageId, MessageText, PhoneNumber, QueueId};
+use crate::routing::{ChannelRules, OfferExplanation, RoutingPlan, Target, TargetReason, WithdrawReason};
+use crate::{
+    AccountId, AgentId, ContactListId, DispositionCode, MessageId, MessageText, PauseReason, PhoneNumber,
+    QueueId, Tag,
+};
 
 /// Events of the Interaction aggregate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +165,179 @@ pub enum InteractionEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Routing began: the plan and channel rules this interaction follows, copied from the
+    /// account, and the contact lists the customer was in (for jump conditions).
+    RoutingStarted {
+        /// The account's plan at the time.
+        plan: RoutingPlan,
+        /// The account's channel rules at the time.
+        rules: ChannelRules,
+        /// The contact lists the customer belongs to.
+        contact_lists: BTreeSet<ContactListId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A plan step was skipped because its working-hours gate does not contain `at`.
+    RoutingStepSkipped {
+        /// The step (0-based).
+        step: usize,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A jump step was evaluated.
+    RoutingJumpEvaluated {
+        /// The step (0-based).
+        step: usize,
+        /// Whether the condition held (and the plan jumped).
+        taken: bool,
+        /// Where the plan goes next.
+        next: usize,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The interaction is now offered to `target` until `until` (or without deadline).
+    RoutingTargetSet {
+        /// Where it is offered.
+        target: Target,
+        /// Why.
+        reason: TargetReason,
+        /// The target's sequence number in this interaction (timers name it).
+        seq: u32,
+        /// When the wait ends; `None`: never.
+        until: Option<DateTime<Utc>>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Nobody accepted before the target's deadline.
+    RoutingTargetExpired {
+        /// Which target.
+        seq: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The plan has no more steps.
+    RoutingPlanEnded {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A plan step sent an automatic reply.
+    AutoReplySent {
+        /// The account.
+        account_id: AccountId,
+        /// Our id.
+        message_id: MessageId,
+        /// The customer.
+        to: PhoneNumber,
+        /// The text.
+        text: MessageText,
+        /// The plan step (0-based).
+        step: usize,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Tags were added (by a plan step or an agent).
+    TagsAdded {
+        /// The tags new to this interaction.
+        tags: BTreeSet<Tag>,
+        /// The agent, if an agent added them; `None` for a plan step.
+        by: Option<AgentId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The interaction was offered to an agent, with the board's reasons.
+    OfferMade {
+        /// The agent.
+        agent_id: AgentId,
+        /// Which offer of this interaction (1, 2, ...).
+        attempt: u32,
+        /// The target it was made for.
+        target_seq: u32,
+        /// When it lapses.
+        expires_at: DateTime<Utc>,
+        /// Who was considered and why this agent.
+        explanation: OfferExplanation,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent accepted the offer (the interaction is assigned to them in the same commit).
+    OfferAccepted {
+        /// The agent.
+        agent_id: AgentId,
+        /// Which offer.
+        attempt: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The agent declined the offer.
+    OfferRejected {
+        /// The agent.
+        agent_id: AgentId,
+        /// Which offer.
+        attempt: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The offer lapsed unanswered.
+    OfferTimedOut {
+        /// The agent.
+        agent_id: AgentId,
+        /// Which offer.
+        attempt: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The offer was taken back.
+    OfferWithdrawn {
+        /// The agent.
+        agent_id: AgentId,
+        /// Which offer.
+        attempt: u32,
+        /// Why.
+        reason: WithdrawReason,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The assigned agent asked to hand the interaction over; they keep it until accepted.
+    TransferRequested {
+        /// The transferring agent.
+        from: AgentId,
+        /// Where it goes.
+        to: Target,
+        /// The target's sequence number.
+        seq: u32,
+        /// When the transfer lapses.
+        until: DateTime<Utc>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Nobody accepted the transfer in time: it is back with the agent who transferred it,
+    /// marked unread.
+    TransferReturned {
+        /// Which transfer target.
+        seq: u32,
+        /// The agent it returned to.
+        agent_id: AgentId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The assigned agent opened the disposition dialog (mandatory disposition).
+    WrapUpStarted {
+        /// The agent.
+        agent_id: AgentId,
+        /// The pause applied to the agent meanwhile.
+        pause_reason: Option<PauseReason>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The system closed and disposed the interaction (inactivity, a plan's close step).
+    InteractionClosedBySystem {
+        /// Why.
+        reason: SystemClose,
+        /// The disposition recorded.
+        disposition: DispositionCode,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for InteractionEvent {
@@ -176,6 +356,23 @@ impl DomainEvent for InteractionEvent {
             Self::OutboundStatusChanged { .. } => "OutboundStatusChanged",
             Self::InteractionClosed { .. } => "InteractionClosed",
             Self::InteractionDisposed { .. } => "InteractionDisposed",
+            Self::RoutingStarted { .. } => "RoutingStarted",
+            Self::RoutingStepSkipped { .. } => "RoutingStepSkipped",
+            Self::RoutingJumpEvaluated { .. } => "RoutingJumpEvaluated",
+            Self::RoutingTargetSet { .. } => "RoutingTargetSet",
+            Self::RoutingTargetExpired { .. } => "RoutingTargetExpired",
+            Self::RoutingPlanEnded { .. } => "RoutingPlanEnded",
+            Self::AutoReplySent { .. } => "AutoReplySent",
+            Self::TagsAdded { .. } => "TagsAdded",
+            Self::OfferMade { .. } => "OfferMade",
+            Self::OfferAccepted { .. } => "OfferAccepted",
+            Self::OfferRejected { .. } => "OfferRejected",
+            Self::OfferTimedOut { .. } => "OfferTimedOut",
+            Self::OfferWithdrawn { .. } => "OfferWithdrawn",
+            Self::TransferRequested { .. } => "TransferRequested",
+            Self::TransferReturned { .. } => "TransferReturned",
+            Self::WrapUpStarted { .. } => "WrapUpStarted",
+            Self::InteractionClosedBySystem { .. } => "InteractionClosedBySystem",
         }
         .to_owned()
     }

@@ -1,8 +1,9 @@
-//! What administrators, the router and agents can ask of a queue.
+//! What administrators can ask of a queue.
 
 use chrono::{DateTime, Utc};
 
-use crate::{AgentId, DisplayName, InteractionId};
+use crate::DisplayName;
+use crate::routing::Strategy;
 
 /// Commands on the Queue aggregate.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,65 +14,21 @@ pub enum QueueCommand {
         name: DisplayName,
         /// Seconds an agent has to accept an offer (1 to 3600).
         offer_timeout_secs: u32,
+        /// How members are chosen.
+        strategy: Strategy,
+        /// Priority against the agent's other queues (0 to 10, higher first).
+        weight: u8,
         /// When.
         at: DateTime<Utc>,
     },
-    /// Add a member agent, with their current availability.
-    AddMember {
-        /// The agent.
-        agent_id: AgentId,
-        /// Whether they take offers now.
-        available: bool,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A member became ready or stopped being ready.
-    SetAgentAvailability {
-        /// The agent.
-        agent_id: AgentId,
-        /// Whether they take offers now.
-        available: bool,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// Put an interaction in line.
-    Enqueue {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// The offered agent takes the interaction.
-    AcceptOffer {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// The agent.
-        agent_id: AgentId,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// The offered agent declines it.
-    RejectOffer {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// The agent.
-        agent_id: AgentId,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// An offer's timer fired.
-    ExpireOffer {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// Which offer the timer was for.
-        attempt: u32,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// The interaction no longer needs an agent (e.g. it was closed while waiting).
-    Dequeue {
-        /// The interaction.
-        interaction_id: InteractionId,
+    /// Change the routing settings.
+    Configure {
+        /// Seconds an agent has to accept an offer (1 to 3600).
+        offer_timeout_secs: u32,
+        /// How members are chosen.
+        strategy: Strategy,
+        /// Priority (0 to 10).
+        weight: u8,
         /// When.
         at: DateTime<Utc>,
     },

@@ -1,10 +1,17 @@
-//! What happened in a queue. Names and shapes are stable: they are stored forever.
+//! What happened to a queue's configuration. Names and shapes are stable: they are stored
+//! forever.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentId, DisplayName, InteractionId};
+use super::DEFAULT_WEIGHT;
+use crate::DisplayName;
+use crate::routing::Strategy;
+
+fn default_weight() -> u8 {
+    DEFAULT_WEIGHT
+}
 
 /// Events of the Queue aggregate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,82 +22,23 @@ pub enum QueueEvent {
         name: DisplayName,
         /// Offer timeout in seconds.
         offer_timeout_secs: u32,
+        /// How members are chosen.
+        #[serde(default)]
+        strategy: Strategy,
+        /// Priority against the agent's other queues (0 to 10, higher first).
+        #[serde(default = "default_weight")]
+        weight: u8,
         /// When.
         at: DateTime<Utc>,
     },
-    /// An agent became a member.
-    QueueMemberAdded {
-        /// The agent.
-        agent_id: AgentId,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A member started or stopped taking offers.
-    QueueAgentAvailabilityChanged {
-        /// The agent.
-        agent_id: AgentId,
-        /// Whether they take offers.
-        available: bool,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// An interaction joined the line.
-    InteractionQueued {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// An interaction was offered to an agent.
-    OfferMade {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// The agent.
-        agent_id: AgentId,
-        /// Which offer of this interaction.
-        attempt: u32,
-        /// When it lapses.
-        expires_at: DateTime<Utc>,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// The agent took it.
-    OfferAccepted {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// The agent.
-        agent_id: AgentId,
-        /// Which offer.
-        attempt: u32,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// The agent declined it.
-    OfferRejected {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// The agent.
-        agent_id: AgentId,
-        /// Which offer.
-        attempt: u32,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// Nobody answered the offer in time.
-    OfferTimedOut {
-        /// The interaction.
-        interaction_id: InteractionId,
-        /// The agent.
-        agent_id: AgentId,
-        /// Which offer.
-        attempt: u32,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// The interaction left the line without being accepted.
-    InteractionLeftQueue {
-        /// The interaction.
-        interaction_id: InteractionId,
+    /// The queue's routing settings changed.
+    QueueConfigured {
+        /// Offer timeout in seconds.
+        offer_timeout_secs: u32,
+        /// How members are chosen.
+        strategy: Strategy,
+        /// Priority against the agent's other queues.
+        weight: u8,
         /// When.
         at: DateTime<Utc>,
     },
@@ -100,14 +48,7 @@ impl DomainEvent for QueueEvent {
     fn event_type(&self) -> String {
         match self {
             Self::QueueCreated { .. } => "QueueCreated",
-            Self::QueueMemberAdded { .. } => "QueueMemberAdded",
-            Self::QueueAgentAvailabilityChanged { .. } => "QueueAgentAvailabilityChanged",
-            Self::InteractionQueued { .. } => "InteractionQueued",
-            Self::OfferMade { .. } => "OfferMade",
-            Self::OfferAccepted { .. } => "OfferAccepted",
-            Self::OfferRejected { .. } => "OfferRejected",
-            Self::OfferTimedOut { .. } => "OfferTimedOut",
-            Self::InteractionLeftQueue { .. } => "InteractionLeftQueue",
+            Self::QueueConfigured { .. } => "QueueConfigured",
         }
         .to_owned()
     }
