@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use actix::{Arbiter, ArbiterHandle};
 use cqrs_es::persist::PersistedEventStore;
-use switchboard_domain::account::Account;
+use switchboard_domain::account::{Account, AccountKeyClaim};
 use switchboard_domain::agent::Agent;
+use switchboard_domain::catalog::{CannedCatalog, DispositionCatalog};
 use switchboard_domain::contact::Contact;
+use switchboard_domain::directory::{ContactCard, ContactList};
 use switchboard_domain::interaction::Interaction;
 use switchboard_domain::queue::Queue;
 use tokio::sync::watch;
@@ -77,6 +79,16 @@ pub struct Core {
     pub interactions: Registry<Interaction>,
     /// Contact actors.
     pub contacts: Registry<Contact>,
+    /// Account key claims (keys are unique across accounts).
+    pub account_keys: Registry<AccountKeyClaim>,
+    /// Contact lists.
+    pub contact_lists: Registry<ContactList>,
+    /// Contact cards.
+    pub contact_cards: Registry<ContactCard>,
+    /// Disposition catalogues (`general` and one per account).
+    pub dispositions: Registry<DispositionCatalog>,
+    /// Canned-answer catalogues (`general` and one per account).
+    pub canned_answers: Registry<CannedCatalog>,
     /// Bumped after every commit: wakes projectors, workers and the websocket feed.
     pub commits: Arc<watch::Sender<u64>>,
     /// HTTP client for provider APIs.
@@ -162,6 +174,36 @@ impl Core {
                 on_commit.clone(),
             ),
             contacts: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            account_keys: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            contact_lists: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            contact_cards: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            dispositions: Registry::new(
+                PersistedEventStore::new_event_store(repo.clone()),
+                handles.clone(),
+                idle_after,
+                on_commit.clone(),
+            ),
+            canned_answers: Registry::new(
                 PersistedEventStore::new_event_store(repo),
                 handles,
                 idle_after,

@@ -74,6 +74,21 @@ uuid_id!(
     ContactListId
 );
 
+uuid_id!(
+    /// A contact card in the contact manager (name, phone, email, tags, custom fields).
+    ContactCardId
+);
+
+uuid_id!(
+    /// A disposition in a disposition catalogue (general or an account's).
+    DispositionId
+);
+
+uuid_id!(
+    /// A canned answer in a catalogue (general or an account's).
+    CannedAnswerId
+);
+
 impl MessageId {
     /// The `n`th id derived from `seed`: how pure code that must emit several messages (a
     /// routing plan's automatic replies) gets stable ids from the one fresh id its command

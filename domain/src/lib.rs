@@ -12,16 +12,22 @@
 
 pub mod account;
 pub mod agent;
+pub mod catalog;
 pub mod contact;
 pub mod decider;
+pub mod directory;
 pub mod ids;
 pub mod interaction;
+pub mod notify;
 pub mod queue;
 pub mod routing;
 pub mod values;
 
 pub use decider::Decider;
-pub use ids::{AccountId, AgentId, ContactId, ContactListId, InteractionId, MessageId, QueueId};
+pub use ids::{
+    AccountId, AgentId, CannedAnswerId, ContactCardId, ContactId, ContactListId, DispositionId,
+    InteractionId, MessageId, QueueId,
+};
 pub use values::{
     AccountKey, DisplayName, DispositionCode, MessageText, PauseReason, PhoneNumber, Tag, ValueError,
 };

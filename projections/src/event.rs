@@ -1,8 +1,11 @@
 //! Decoding stored events back into the domain's event types.
 
 use switchboard_domain::account::AccountEvent;
+use switchboard_domain::account::key_claim::AccountKeyClaimEvent;
 use switchboard_domain::agent::AgentEvent;
+use switchboard_domain::catalog::{CannedCatalogEvent, DispositionCatalogEvent};
 use switchboard_domain::contact::ContactEvent;
+use switchboard_domain::directory::{ContactCardEvent, ContactListEvent};
 use switchboard_domain::interaction::InteractionEvent;
 use switchboard_domain::queue::QueueEvent;
 
@@ -21,6 +24,16 @@ pub enum DomainEventPayload {
     Interaction(InteractionEvent),
     /// From a Contact.
     Contact(ContactEvent),
+    /// From an account key claim.
+    AccountKeyClaim(AccountKeyClaimEvent),
+    /// From a contact list.
+    ContactList(ContactListEvent),
+    /// From a contact card.
+    ContactCard(ContactCardEvent),
+    /// From a disposition catalogue.
+    DispositionCatalog(DispositionCatalogEvent),
+    /// From a canned-answer catalogue.
+    CannedCatalog(CannedCatalogEvent),
 }
 
 impl DomainEventPayload {
@@ -34,6 +47,11 @@ impl DomainEventPayload {
             "Queue" => Self::Queue(serde_json::from_value(value)?),
             "Interaction" => Self::Interaction(serde_json::from_value(value)?),
             "Contact" => Self::Contact(serde_json::from_value(value)?),
+            "AccountKeyClaim" => Self::AccountKeyClaim(serde_json::from_value(value)?),
+            "ContactList" => Self::ContactList(serde_json::from_value(value)?),
+            "ContactCard" => Self::ContactCard(serde_json::from_value(value)?),
+            "DispositionCatalog" => Self::DispositionCatalog(serde_json::from_value(value)?),
+            "CannedCatalog" => Self::CannedCatalog(serde_json::from_value(value)?),
             _ => return Ok(None),
         }))
     }

@@ -7,7 +7,9 @@
 //! - One module per read model, each owning its tables: [`interaction_list`],
 //!   [`agent_status`], [`queue_status`], and the work tables [`timers`], [`outbox`] and [`media_fetch`].
 
+pub mod accounts;
 pub mod agent_status;
+pub mod contacts;
 pub mod event;
 pub mod interaction_list;
 pub mod log;
@@ -32,6 +34,8 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(timers::Timers),
         std::sync::Arc::new(outbox::Outbox),
         std::sync::Arc::new(media_fetch::MediaFetch),
+        std::sync::Arc::new(accounts::Accounts),
+        std::sync::Arc::new(contacts::Contacts),
     ]
 }
 

@@ -9,13 +9,19 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use switchboard_domain::ValueError;
-use switchboard_domain::account::AccountError;
 use switchboard_domain::agent::AgentError;
 use switchboard_domain::contact::ContactError;
 use switchboard_domain::interaction::{ContentError, InteractionError};
 use switchboard_domain::queue::QueueError;
 
 use crate::runtime::CommandError;
+
+// The mappings of each administration area's typed errors (still this one place: the
+// `errors` module), kept in their own files so each area's codes read together.
+mod accounts;
+mod catalog;
+mod directory;
+mod notify;
 use crate::services::ingest::IngestError;
 use crate::services::offers::OfferError;
 
@@ -186,17 +192,6 @@ pub trait DomainCode {
     fn status_code(&self) -> (StatusCode, &'static str);
 }
 
-impl DomainCode for AccountError {
-    fn status_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            AccountError::AlreadyExists => (StatusCode::CONFLICT, "account_exists"),
-            AccountError::NotFound => (StatusCode::NOT_FOUND, "account_not_found"),
-            AccountError::InvalidPlan(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_routing_plan"),
-            AccountError::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_channel_rules"),
-        }
-    }
-}
-
 impl DomainCode for AgentError {
     fn status_code(&self) -> (StatusCode, &'static str) {
         match self {
@@ -340,6 +335,7 @@ mod tests {
 
     #[test]
     fn refused_plans_and_rules_name_the_step_or_field() {
+        use switchboard_domain::account::AccountError;
         use switchboard_domain::routing::{PlanError, RulesError};
         let api: ApiError = CommandError::Rejected(AccountError::InvalidPlan(PlanError::JumpOutOfRange {
             step: 2,

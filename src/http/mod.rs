@@ -4,11 +4,15 @@
 //! helpers), parse input into domain types, call one registry or service, map the result.
 //! Errors become responses in one place ([`errors`]).
 
+pub mod accounts;
 pub mod admin;
 pub mod agent;
+pub mod catalog;
+pub mod directory;
 pub mod errors;
 pub mod media;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod ops;
 pub mod reads;
@@ -172,6 +176,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .configure(ops::routes)
         .configure(admin::routes)
+        .configure(accounts::routes)
+        .configure(directory::routes)
+        .configure(catalog::routes)
+        .configure(notify::routes)
         .configure(agent::routes)
         .configure(media::routes)
         .configure(reads::routes)

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{admin, agent, errors, media, ops, reads, webhooks, ws};
+use super::{accounts, admin, agent, catalog, directory, errors, media, notify, ops, reads, webhooks, ws};
 
 struct BearerAuth;
 
@@ -42,11 +42,21 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
+/// The whole description: the core paths above plus each area module's own `ApiDoc`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(accounts::ApiDoc::openapi());
+    doc.merge(directory::ApiDoc::openapi());
+    doc.merge(catalog::ApiDoc::openapi());
+    doc.merge(notify::ApiDoc::openapi());
+    doc
+}
+
 /// Routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         SwaggerUi::new("/docs/{_:.*}")
-            .url("/openapi.json", ApiDoc::openapi())
+            .url("/openapi.json", document())
             .config(Config::from("/openapi.json").validator_url("none")),
     );
 }

@@ -213,7 +213,8 @@ fn fold_into(board: &mut Board, event: &StoredEvent, payload: &DomainEventPayloa
         DomainEventPayload::Agent(e) => id.parse().map(|id| board.apply_agent(id, e)).is_ok(),
         DomainEventPayload::Queue(e) => id.parse().map(|id| board.apply_queue(id, e)).is_ok(),
         DomainEventPayload::Interaction(e) => id.parse().map(|id| board.apply_interaction(id, e)).is_ok(),
-        DomainEventPayload::Contact(_) => true,
+        // Configuration and the contact manager do not change who is offered what.
+        _ => true,
     };
     if !parsed {
         tracing::warn!(aggregate = %event.aggregate_type, id, "router skips an event with a malformed id");

@@ -1,12 +1,16 @@
 //! Integration tests: one binary (faster to link), one module per feature, all driving a
 //! spawned server over real HTTP and websockets on loopback, against SQLite and PostgreSQL.
 
+mod accounts;
 mod bad_input;
+mod catalog;
 mod conversation;
+mod directory;
 mod durability;
 mod helpers;
 mod kaleyra;
 mod media;
+mod notify;
 mod ops;
 mod outbox;
 mod projections;

@@ -64,4 +64,18 @@ pub enum AccountCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Replace the whitelist.
+    SetWhitelist {
+        /// The whitelist.
+        whitelist: super::Whitelist,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Replace the offer notification settings.
+    SetNotification {
+        /// The settings.
+        notification: super::NotificationSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }

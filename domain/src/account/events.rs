@@ -65,6 +65,20 @@ pub enum AccountEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The whitelist changed.
+    WhitelistSet {
+        /// The new whitelist.
+        whitelist: super::Whitelist,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The offer notification settings changed.
+    NotificationSet {
+        /// The new settings.
+        notification: super::NotificationSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -77,6 +91,8 @@ impl DomainEvent for AccountEvent {
             Self::RecontactTemplateSet { .. } => "RecontactTemplateSet",
             Self::RoutingPlanSet { .. } => "RoutingPlanSet",
             Self::ChannelRulesSet { .. } => "ChannelRulesSet",
+            Self::WhitelistSet { .. } => "WhitelistSet",
+            Self::NotificationSet { .. } => "NotificationSet",
         }
         .to_owned()
     }

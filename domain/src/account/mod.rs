@@ -3,18 +3,21 @@
 
 mod commands;
 mod events;
+pub mod key_claim;
 #[cfg(test)]
 mod tests;
 
 pub use commands::AccountCommand;
 pub use events::AccountEvent;
+pub use key_claim::AccountKeyClaim;
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::notify::Template;
 use crate::routing::{ChannelRules, PlanError, RoutingPlan, RulesError};
-use crate::{AccountKey, AgentId, Decider, DisplayName, QueueId};
+use crate::{AccountKey, AgentId, ContactListId, Decider, DisplayName, MessageText, QueueId};
 
 /// A provider secret, already encrypted by the caller. The domain never sees plaintext
 /// credentials, so neither do events, replays or projections.
@@ -140,6 +143,31 @@ impl ProviderSettings {
     }
 }
 
+/// The whitelist (seed: "Add Whitelist"): when enabled, a message from a number in none of
+/// `lists` gets `reply` and its interaction is closed; no agent is offered it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Whitelist {
+    /// Whether the whitelist applies.
+    pub enabled: bool,
+    /// The lists whose contacts may write.
+    pub lists: BTreeSet<ContactListId>,
+    /// The automatic reply to everyone else (`None`: close without replying).
+    #[serde(default)]
+    pub reply: Option<MessageText>,
+}
+
+/// How agents are notified of a new offer (seed: "Notification"): sound, shake and the
+/// text, rendered from `template` for every offer pushed to an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSettings {
+    /// Play a sound.
+    pub sound: bool,
+    /// Shake the notification.
+    pub shake: bool,
+    /// The text's template.
+    pub template: Template,
+}
+
 /// Why an account command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
@@ -181,6 +209,12 @@ pub struct Account {
     /// The template agents are offered once a customer's service window has closed.
     #[serde(default)]
     pub recontact_template: Option<crate::interaction::TemplateMessage>,
+    /// The whitelist.
+    #[serde(default)]
+    pub whitelist: Whitelist,
+    /// Offer notifications; `None`: the built-in default (see `workers::feed`).
+    #[serde(default)]
+    pub notification: Option<NotificationSettings>,
 }
 
 impl Account {
@@ -208,6 +242,8 @@ impl Account {
             }
             AccountEvent::ChannelRulesSet { rules, .. } => self.rules = rules,
             AccountEvent::RecontactTemplateSet { template, .. } => self.recontact_template = template,
+            AccountEvent::WhitelistSet { whitelist, .. } => self.whitelist = whitelist,
+            AccountEvent::NotificationSet { notification, .. } => self.notification = Some(notification),
         }
     }
 }
@@ -253,6 +289,16 @@ impl Decider for Account {
                     vec![]
                 } else {
                     vec![E::RoutingPlanSet { plan, at }]
+                })
+            }
+            C::SetWhitelist { whitelist, at } => {
+                Ok(if self.whitelist == whitelist { vec![] } else { vec![E::WhitelistSet { whitelist, at }] })
+            }
+            C::SetNotification { notification, at } => {
+                Ok(if self.notification.as_ref() == Some(&notification) {
+                    vec![]
+                } else {
+                    vec![E::NotificationSet { notification, at }]
                 })
             }
             C::SetChannelRules { rules, at } => {

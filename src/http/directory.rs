@@ -1,0 +1,14 @@
+//! The contact manager: lists, contacts, CSV import, whitelist.
+//!
+//! SKELETON: filled in by its owner.
+
+use actix_web::web;
+use utoipa::OpenApi;
+
+/// This module's part of the API description (merged in `openapi`).
+#[derive(OpenApi)]
+#[openapi()]
+pub struct ApiDoc;
+
+/// Routes.
+pub fn routes(_cfg: &mut web::ServiceConfig) {}

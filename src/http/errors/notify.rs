@@ -1,0 +1,1 @@
+//! HTTP mapping of the typed errors of: Offer notification settings and templates.

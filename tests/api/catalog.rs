@@ -1,0 +1,1 @@
+//! Integration tests: see the area's module in src/http/catalog.rs.
