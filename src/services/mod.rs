@@ -1,5 +1,8 @@
 //! Use cases that span aggregates. Each is a short sequence of idempotent commands, so a
 //! retry after a crash or a redelivery repeats nothing.
 
+pub mod accounts;
+pub mod contacts;
+pub mod history;
 pub mod ingest;
 pub mod offers;
