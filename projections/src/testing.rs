@@ -40,7 +40,7 @@ pub fn offer(agent_id: AgentId, attempt: u32, target: Target, expires_at: DateTi
         attempt,
         target_seq: 1,
         expires_at,
-        explanation: OfferExplanation { target, strategy: None, candidates: vec![], reason: String::new() },
+        explanation: OfferExplanation::new(target, None, vec![], String::new()),
         at: t(0),
     }
 }

@@ -507,12 +507,7 @@ mod tests {
         assert_eq!(frames[0].1["target_seq"], 3);
         // While pending, the owner keeps it.
         assert_eq!(recipients(&on(&mut view, id, message(2))), [a]);
-        let explanation = OfferExplanation {
-            target: Target::Agent(b),
-            strategy: None,
-            candidates: vec![],
-            reason: "transfer".into(),
-        };
+        let explanation = OfferExplanation::new(Target::Agent(b), None, vec![], "transfer".into());
         let frames = on(
             &mut view,
             id,

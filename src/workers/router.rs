@@ -386,12 +386,12 @@ mod tests {
     #[test]
     fn an_offer_decision_becomes_the_offer_command() {
         let (interaction_id, agent_id) = (InteractionId::new(), AgentId::new());
-        let explanation = OfferExplanation {
-            target: Target::Queue(QueueId::new()),
-            strategy: Some(Strategy::RoundRobin),
-            candidates: vec![],
-            reason: "next in turn".into(),
-        };
+        let explanation = OfferExplanation::new(
+            Target::Queue(QueueId::new()),
+            Some(Strategy::RoundRobin),
+            vec![],
+            "next in turn".into(),
+        );
         let decision = Decision::Offer {
             interaction_id,
             agent_id,

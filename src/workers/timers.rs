@@ -61,6 +61,11 @@ pub async fn claim_due(core: &Core, now_ms: i64, limit: i64) -> Result<Vec<DueTi
             Err(e) => tracing::error!(error = %e, payload, "undecodable timer payload"),
         }
     }
+    // `UPDATE … RETURNING` gives rows in no particular order. Timers overdue together (after
+    // a restart, or a stalled poller) must still take effect in deadline order: an offer that
+    // lapsed before its step's timeout times out (and counts as missed) before the step moves
+    // the interaction on.
+    due.sort_by(|a, b| (a.fire_at, &a.timer_id).cmp(&(b.fire_at, &b.timer_id)));
     Ok(due)
 }
 

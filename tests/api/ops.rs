@@ -104,11 +104,17 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Started with only these environment variables.
+    fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .current_dir(dir)
             .env_clear()
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -249,4 +255,197 @@ async fn a_server_killed_with_sigkill_loses_no_committed_message_and_no_pending_
     assert_eq!(list[0]["message_count"], 1);
     assert_eq!(list[0]["customer"], "+15551234567");
     server.kill_9();
+}
+
+/// A stopped server's log, one `type (caused_by)` line per event, for failure messages.
+async fn log_of(dir: &std::path::Path) -> String {
+    use sqlx::ConnectOptions;
+    let path = dir.join("data/switchboard.db");
+    let mut conn =
+        sqlx::sqlite::SqliteConnectOptions::new().filename(&path).read_only(true).connect().await.expect("opens");
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_type, metadata FROM events ORDER BY rowid").fetch_all(&mut conn).await.expect("log");
+    rows.into_iter().map(|(t, m)| format!("{t} {m}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Counts the events of each type in a stopped server's SQLite log.
+async fn count_in_log(dir: &std::path::Path, types: &[&str]) -> Vec<i64> {
+    use sqlx::ConnectOptions;
+    let path = dir.join("data/switchboard.db");
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("opens");
+    let mut counts = Vec::new();
+    for t in types {
+        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE event_type = ?")
+            .bind(*t)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        counts.push(row.0);
+    }
+    counts
+}
+
+/// Every kind of routing timer survives SIGKILL: an offer's deadline, a plan step's timeout
+/// and a dropped websocket's grace period are pending when the server dies; all are overdue
+/// when it restarts, and each takes effect exactly once (the offer times out, the plan moves
+/// on to its `close` step, the agent becomes unreachable).
+#[actix_web::test]
+async fn every_routing_timer_pending_at_sigkill_fires_exactly_once_after_restart() {
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let dir = std::env::temp_dir().join(format!("sb_timers_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let _cleanup = TempDir(dir.clone());
+    let token = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("create-token")
+        .current_dir(&dir)
+        .env_clear()
+        .output()
+        .expect("runs");
+    let token = String::from_utf8(token.stdout).expect("utf8").trim().to_owned();
+    let client = reqwest::Client::new();
+    let graph = wiremock::MockServer::start().await;
+    // The grace period is a real setting; two seconds keeps the test short.
+    let env = [("SWITCHBOARD_WS_GRACE_SECS", "2")];
+    let server = Server::start_with(&dir, &env);
+    server.wait_healthy(&client).await;
+    let send = |method: reqwest::Method, path: &str, body: Value, bearer: &str| {
+        client.request(method, server.url(path)).bearer_auth(bearer.to_owned()).json(&body).send()
+    };
+    let post = |path: &str, body: Value, bearer: &str| send(reqwest::Method::POST, path, body, bearer);
+    let created = |r: reqwest::Response| async move { r.json::<Value>().await.expect("json") };
+
+    let account = created(
+        post(
+            "/api/accounts",
+            json!({"name": "Support", "key": "SUP", "provider": {
+                "type": "meta", "business_account_id": "1", "app_id": "1", "phone_number_id": "100000000000002",
+                "access_token": ACCESS_TOKEN, "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
+                "api_base_url": graph.uri()}}),
+            &token,
+        )
+        .await
+        .expect("post"),
+    )
+    .await;
+    let account_id = account["account_id"].as_str().expect("id").to_owned();
+    let queue = created(
+        post("/api/queues", json!({"name": "Q", "offer_timeout_secs": 2}), &token).await.expect("post"),
+    )
+    .await;
+    let queue_id = queue["id"].as_str().expect("id").to_owned();
+    let mut agents = Vec::new();
+    for name in ["Sam", "Ana"] {
+        let agent = created(post("/api/agents", json!({"name": name}), &token).await.expect("post")).await;
+        let id = agent["agent_id"].as_str().expect("id").to_owned();
+        let agent_token = agent["token"].as_str().expect("token").to_owned();
+        let r = post(&format!("/api/accounts/{account_id}/agents"), json!({"agent_id": id}), &token).await;
+        assert_eq!(r.expect("post").status(), 204);
+        for path in ["/api/me/login", "/api/me/ready"] {
+            assert_eq!(post(path, json!({}), &agent_token).await.expect("post").status(), 204);
+        }
+        agents.push((id, agent_token));
+    }
+    let sam = agents[0].0.clone();
+    let ana_token = agents[1].1.clone();
+    // Only Sam is in the queue; Ana is the one whose websocket drops.
+    let r = post(&format!("/api/queues/{queue_id}/agents"), json!({"agent_id": sam}), &token).await;
+    assert_eq!(r.expect("post").status(), 204);
+    let plan = json!({"time_zone": "UTC", "steps": [
+        {"action": {"type": "queue", "queue_id": queue_id, "timeout_secs": 3}},
+        {"action": {"type": "close", "disposition": "Nobody answered"}}]});
+    let r =
+        send(reqwest::Method::PUT, &format!("/api/accounts/{account_id}/routing-plan"), plan, &token).await;
+    assert_eq!(r.expect("put").status(), 204);
+
+    let mut request = format!("ws://127.0.0.1:{}/ws", server.port).into_client_request().expect("request");
+    request.headers_mut().insert("Authorization", format!("Bearer {ana_token}").parse().expect("header"));
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+
+    let body = fixture("meta_inbound_text.json");
+    let signature = switchboard::providers::meta::sign(APP_SECRET.as_bytes(), &body);
+    let ack = client
+        .post(server.url(&format!("/webhooks/whatsapp/{account_id}")))
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(ack.status(), 200);
+    // Sam holds the offer (its two-second deadline and the step's three seconds are pending).
+    let mut offered = false;
+    for _ in 0..200 {
+        let board: Value = client
+            .get(server.url("/api/agents/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if board.as_array().into_iter().flatten().any(|a| a["name"] == "Sam" && a["offers"] == 1) {
+            offered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(offered, "Sam was offered the interaction");
+    // Ana's websocket drops: her grace timer is pending too. Then the server dies hard.
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill_9();
+    let before = count_in_log(&dir, &["OfferTimedOut", "RoutingTargetExpired", "AgentUnreachable"]).await;
+    assert_eq!(before, vec![0, 0, 0], "nothing fired before the kill");
+
+    // Down past every deadline: all three are overdue when the server comes back.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let server = Server::start_with(&dir, &env);
+    server.wait_healthy(&client).await;
+    let mut closed = false;
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let list: Value = client
+            .get(server.url("/api/interactions"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        let agents: Value = client
+            .get(server.url("/api/agents/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        let ana_unreachable =
+            agents.as_array().into_iter().flatten().any(|a| a["name"] == "Ana" && a["reachable"] == false);
+        last = json!({"list": list, "agents": agents});
+        if list[0]["closed_at"].is_string() && ana_unreachable {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed, "the plan's close step ran and Ana became unreachable after the restart: {last:#}");
+    // Give a duplicate firing every chance to show, then count in the log itself.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill_9();
+    let after = count_in_log(
+        &dir,
+        &["OfferTimedOut", "RoutingTargetExpired", "AgentUnreachable", "InteractionClosedBySystem"],
+    )
+    .await;
+    assert_eq!(after, vec![1, 1, 1, 1], "each timer took effect exactly once: {}", log_of(&dir).await);
 }

@@ -580,7 +580,7 @@ fn code(s: &str) -> DispositionCode {
 }
 
 fn explanation(target: Target) -> OfferExplanation {
-    OfferExplanation { target, strategy: None, candidates: vec![], reason: "test".into() }
+    OfferExplanation::new(target, None, vec![], "test".into())
 }
 
 fn set(target: Target, reason: TargetReason, seq: u32, until: Option<DateTime<Utc>>, at: DateTime<Utc>) -> E {

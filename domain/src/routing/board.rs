@@ -557,24 +557,43 @@ impl Board {
 
     fn withdrawals(&self, decisions: &mut Vec<Decision>) {
         for (agent_id, agent) in &self.agents {
-            if agent.available() || agent.offers.is_empty() {
+            if agent.offers.is_empty() {
                 continue;
             }
             for (interaction_id, attempt) in &agent.offers {
-                let withdrawing = self
-                    .interactions
-                    .get(interaction_id)
-                    .is_some_and(|ix| ix.withdrawing.contains(&(*agent_id, *attempt)));
-                if !withdrawing {
-                    decisions.push(Decision::Withdraw {
-                        interaction_id: *interaction_id,
-                        agent_id: *agent_id,
-                        attempt: *attempt,
-                        reason: WithdrawReason::AgentUnavailable,
-                    });
+                let Some(ix) = self.interactions.get(interaction_id) else { continue };
+                if ix.withdrawing.contains(&(*agent_id, *attempt)) {
+                    continue;
                 }
+                let reason = if self.removed(*agent_id, ix) {
+                    WithdrawReason::AgentRemoved
+                } else if !agent.available() {
+                    WithdrawReason::AgentUnavailable
+                } else {
+                    continue;
+                };
+                decisions.push(Decision::Withdraw {
+                    interaction_id: *interaction_id,
+                    agent_id: *agent_id,
+                    attempt: *attempt,
+                    reason,
+                });
             }
         }
+    }
+
+    /// Whether the agent may no longer be offered the interaction: taken off its account, or
+    /// out of the queue it is being offered from. (A lowered capacity keeps the offers already
+    /// held: it limits the next ones.)
+    fn removed(&self, agent_id: AgentId, ix: &InteractionSlot) -> bool {
+        let on_account = self.accounts.get(&ix.account_id).is_some_and(|members| members.contains(&agent_id));
+        let out_of_queue = match ix.target.map(|t| t.target) {
+            Some(Target::Queue(queue_id)) => {
+                self.queues.get(&queue_id).is_none_or(|queue| !queue.members.contains(&agent_id))
+            }
+            _ => false,
+        };
+        !on_account || out_of_queue
     }
 
     fn sticky_returns(&self, decisions: &mut Vec<Decision>) {
@@ -707,8 +726,7 @@ impl Board {
             candidate.open + candidate.offers,
             candidate.capacity
         );
-        let explanation =
-            OfferExplanation { target: target.target, strategy: None, candidates: vec![candidate], reason };
+        let explanation = OfferExplanation::new(target.target, None, vec![candidate], reason);
         let expires_at = target.until.unwrap_or(now + Duration::seconds(AGENT_OFFER_SECS));
         let offer = Decision::Offer {
             interaction_id,
@@ -771,8 +789,7 @@ impl Board {
                 winner.open
             ),
         };
-        let explanation =
-            OfferExplanation { target: target.target, strategy: Some(queue.strategy), candidates, reason };
+        let explanation = OfferExplanation::new(target.target, Some(queue.strategy), candidates, reason);
         let expires_at = now + Duration::seconds(i64::from(queue.offer_timeout_secs));
         for (attempt, agent_id) in (ix.next_attempt()..).zip(chosen) {
             let offer = Decision::Offer {

@@ -128,6 +128,11 @@ pub struct Candidate {
     pub excluded: Option<Exclusion>,
 }
 
+/// How many candidates an offer's explanation lists by name. A queue of 200 agents would
+/// otherwise make every offer event ~40 KB (and ring-all repeats it per agent); the rest are
+/// counted by outcome in `not_listed`.
+pub const LISTED_CANDIDATES: usize = 10;
+
 /// Why an offer went to whom: recorded with every offer, shown in the interaction's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfferExplanation {
@@ -135,10 +140,59 @@ pub struct OfferExplanation {
     pub target: Target,
     /// The queue's strategy; `None` for an offer to one agent.
     pub strategy: Option<Strategy>,
-    /// Every agent considered, in the strategy's order.
+    /// The agents considered, in the strategy's order: everyone offered first (up to
+    /// [`LISTED_CANDIDATES`]), then the others in order up to that many.
     pub candidates: Vec<Candidate>,
+    /// How many agents were considered in all.
+    #[serde(default)]
+    pub considered: u32,
+    /// The considered agents not listed, counted by outcome.
+    #[serde(default)]
+    pub not_listed: Vec<NotListed>,
     /// One sentence on why the chosen agent won.
     pub reason: String,
+}
+
+/// A count of considered agents an explanation does not list by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotListed {
+    /// Why they were not offered it; `None`: they were offered it too (ring-all).
+    pub excluded: Option<Exclusion>,
+    /// How many.
+    pub count: u32,
+}
+
+impl OfferExplanation {
+    /// An explanation of `candidates` (every agent considered, in the strategy's order),
+    /// listing at most [`LISTED_CANDIDATES`] of them: those offered first, so the winner is
+    /// always named.
+    pub fn new(
+        target: Target,
+        strategy: Option<Strategy>,
+        candidates: Vec<Candidate>,
+        reason: String,
+    ) -> Self {
+        let considered = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
+        let mut listed: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].excluded.is_none())
+            .take(LISTED_CANDIDATES)
+            .collect();
+        let room = LISTED_CANDIDATES.saturating_sub(listed.len());
+        listed.extend((0..candidates.len()).filter(|&i| candidates[i].excluded.is_some()).take(room));
+        listed.sort_unstable();
+        let mut not_listed: Vec<NotListed> = Vec::new();
+        let mut kept = Vec::with_capacity(listed.len());
+        for (i, candidate) in candidates.into_iter().enumerate() {
+            if listed.binary_search(&i).is_ok() {
+                kept.push(candidate);
+            } else if let Some(n) = not_listed.iter_mut().find(|n| n.excluded == candidate.excluded) {
+                n.count += 1;
+            } else {
+                not_listed.push(NotListed { excluded: candidate.excluded, count: 1 });
+            }
+        }
+        Self { target, strategy, candidates: kept, considered, not_listed, reason }
+    }
 }
 
 /// Why a pending offer was taken back.
@@ -151,6 +205,8 @@ pub enum WithdrawReason {
     TargetChanged,
     /// The agent paused, logged out or became unreachable.
     AgentUnavailable,
+    /// The agent was taken off the interaction's account, or out of the queue offering it.
+    AgentRemoved,
     /// The interaction was closed.
     InteractionClosed,
 }

@@ -331,12 +331,12 @@ fn least_recent_prefers_never_offered_then_longest_ago() {
                 attempt: 1,
                 target_seq: 1,
                 expires_at: at + Duration::seconds(20),
-                explanation: OfferExplanation {
-                    target: Target::Queue(other),
-                    strategy: Some(Strategy::RoundRobin),
-                    candidates: vec![],
-                    reason: String::new(),
-                },
+                explanation: OfferExplanation::new(
+                    Target::Queue(other),
+                    Some(Strategy::RoundRobin),
+                    vec![],
+                    String::new(),
+                ),
                 at,
             },
         );
@@ -439,12 +439,12 @@ fn capacity_counts_open_interactions_live_offers_and_pending_decisions() {
         attempt: 1,
         expires_at: t(26),
         exclusive: false,
-        explanation: OfferExplanation {
-            target: Target::Queue(queue),
-            strategy: Some(Strategy::RingAll),
-            candidates: vec![],
-            reason: String::new(),
-        },
+        explanation: OfferExplanation::new(
+            Target::Queue(queue),
+            Some(Strategy::RingAll),
+            vec![],
+            String::new(),
+        ),
     });
     let decisions = w.board.decide(t(9));
     assert_eq!(
@@ -705,6 +705,32 @@ fn offers_of_an_agent_who_becomes_unreachable_or_pauses_are_withdrawn_once() {
 }
 
 #[test]
+fn offers_of_an_agent_taken_off_the_account_or_out_of_the_queue_are_withdrawn() {
+    let mut w = World::new();
+    let queue = w.queue(Strategy::RingAll, 5);
+    let (a, b, c) = (w.agent(), w.agent(), w.agent());
+    for agent in [a, b, c] {
+        w.join(agent, queue);
+    }
+    let ix = w.waiting(queue, t0());
+    let decisions = w.board.decide(t(1));
+    w.made(&decisions, t(1));
+    assert_eq!(offered_agents(&decisions), vec![a, b, c]);
+
+    w.board.apply_account(w.account, &AccountEvent::AgentRemovedFromAccount { agent_id: a, at: t(2) });
+    w.agent_event(b, AgentEvent::AgentLeftQueue { queue_id: queue, at: t(2) });
+    // A lowered capacity limits the next offers; it does not take back the one held.
+    w.agent_event(c, AgentEvent::AgentCapacitySet { capacity: 1, at: t(2) });
+    let withdraw = |agent_id, attempt| Decision::Withdraw {
+        interaction_id: ix,
+        agent_id,
+        attempt,
+        reason: WithdrawReason::AgentRemoved,
+    };
+    assert_eq!(w.board.decide(t(3)), vec![withdraw(a, 1), withdraw(b, 2)]);
+}
+
+#[test]
 fn closing_an_interaction_drops_its_offers_from_the_agents_load() {
     let mut w = World::new();
     let queue = w.queue(Strategy::RingAll, 5);
@@ -915,6 +941,57 @@ fn every_offer_explains_every_candidate_in_the_strategy_order() {
     );
     assert!(why.reason.starts_with("Round robin"), "{}", why.reason);
     assert!(why.reason.ends_with('.'));
+}
+
+#[test]
+fn a_large_queue_names_ten_candidates_winner_included_and_counts_the_rest() {
+    let mut w = World::new();
+    let queue = w.queue(Strategy::RoundRobin, 5);
+    let agents: Vec<AgentId> = (0..30).map(|_| w.agent()).collect();
+    for (i, agent) in agents.iter().enumerate() {
+        if i < 25 {
+            w.agent_event(*agent, AgentEvent::AgentPaused { reason: None, at: t0() });
+        }
+        w.join(*agent, queue);
+    }
+    w.waiting(queue, t0());
+
+    let decisions = w.board.decide(t(1));
+    assert_eq!(offered_agents(&decisions), vec![agents[25]]);
+    let why = explanation(&decisions[0]);
+    assert_eq!(why.considered, 30);
+    // The winner is named even though 25 members come before it; the other nine slots go
+    // to the first members in the strategy's order.
+    let listed: Vec<AgentId> = why.candidates.iter().map(|c| c.agent_id).collect();
+    let mut expected: Vec<AgentId> = agents[..9].to_vec();
+    expected.push(agents[25]);
+    assert_eq!(listed, expected);
+    assert_eq!(
+        why.not_listed,
+        vec![
+            NotListed { excluded: Some(Exclusion::NotAvailable), count: 16 },
+            NotListed { excluded: Some(Exclusion::NotChosen), count: 4 },
+        ]
+    );
+}
+
+#[test]
+fn ring_all_over_a_large_queue_names_ten_of_those_offered() {
+    let mut w = World::new();
+    let queue = w.queue(Strategy::RingAll, 5);
+    let agents: Vec<AgentId> = (0..25).map(|_| w.agent()).collect();
+    for agent in &agents {
+        w.join(*agent, queue);
+    }
+    w.waiting(queue, t0());
+    let decisions = w.board.decide(t(1));
+    assert_eq!(offers(&decisions).len(), 25);
+    let why = explanation(&decisions[0]);
+    assert_eq!(why.candidates.len(), LISTED_CANDIDATES);
+    assert_eq!(why.considered, 25);
+    assert_eq!(why.not_listed, vec![NotListed { excluded: None, count: 15 }]);
+    // Small enough to be stored with every offer.
+    assert!(serde_json::to_vec(why).expect("json").len() < 4_000);
 }
 
 #[test]
