@@ -35,6 +35,10 @@ const CAUSE: Cause = Cause::System("router");
 /// Events read per batch. A batch shorter than this means the router reached the log's head.
 const BATCH: i64 = 500;
 
+/// Interactions whose decisions are executed at once: about the database pool's size, so
+/// commits overlap without queueing for connections.
+const CONCURRENT_INTERACTIONS: usize = 16;
+
 /// Runs the router until shutdown.
 pub async fn run(core: Core, mut shutdown: watch::Receiver<bool>, poll: Duration) {
     let mut commits = core.commit_signal();
@@ -180,18 +184,44 @@ impl Router {
     /// pending until the board reads them back; a refused one (stale: the target moved on, the
     /// offer number is taken, the agent's offer is gone) is dropped.
     async fn execute_decisions(&mut self, core: &Core) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
         let now = core.clock.now();
+        // Decisions on different interactions are independent aggregates: issue them
+        // concurrently (one commit does not wait for another's), each interaction's own
+        // decisions in order (a ring-all round's attempts 1, 2, 3…).
+        let mut by_interaction: Vec<(InteractionId, Vec<Decision>)> = Vec::new();
+        let mut index = std::collections::HashMap::new();
         for decision in self.board.decide(now) {
-            let (interaction_id, command) = command_for(&decision, now);
-            let meta = core.metadata(&CAUSE, &correlation(&decision));
-            let result = core.interactions.execute(&interaction_id.to_string(), command, meta).await;
-            match outcome(result) {
+            let (interaction_id, _) = command_for(&decision, now);
+            let slot = *index.entry(interaction_id).or_insert_with(|| {
+                by_interaction.push((interaction_id, Vec::new()));
+                by_interaction.len() - 1
+            });
+            by_interaction[slot].1.push(decision);
+        }
+        let results: Vec<Vec<(Decision, anyhow::Result<Outcome>)>> = futures_util::stream::iter(by_interaction)
+            .map(|(interaction_id, group)| async move {
+                let mut done = Vec::with_capacity(group.len());
+                for decision in group {
+                    let (_, command) = command_for(&decision, now);
+                    let meta = core.metadata(&CAUSE, &correlation(&decision));
+                    let result = core.interactions.execute(&interaction_id.to_string(), command, meta).await;
+                    done.push((decision, outcome(result)));
+                }
+                done
+            })
+            .buffer_unordered(CONCURRENT_INTERACTIONS)
+            .collect()
+            .await;
+        let mut failure = None;
+        for (decision, result) in results.into_iter().flatten() {
+            match result {
                 Ok(Outcome::Recorded) => self.board.note_pending(&decision),
                 Ok(Outcome::Refused) => self.board.forget_pending(&decision),
-                Err(e) => return Err(e),
+                Err(e) => failure = failure.or(Some(e)),
             }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 }
 
