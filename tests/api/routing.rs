@@ -565,3 +565,42 @@ async fn queue_settings_tags_and_membership_changes_take_effect() {
     assert_eq!(offered.len(), 1, "only Sam: {offered:?}");
     app.stop().await;
 }
+
+/// An agent taken out of the queue while holding its offer loses it at once (not at the
+/// offer's timeout): the history says why, the agent is told, and the next member is offered.
+#[actix_web::test]
+async fn an_offer_is_withdrawn_when_its_agent_leaves_the_queue() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let account_id = app.create_account().await;
+    let queue_id = create_queue(&app, "Sales", "round_robin", 300).await;
+    let (sam, sam_token) = ready_agent(&app, &account_id, &queue_id, "Sam").await;
+    let (ana, ana_token) = ready_agent(&app, &account_id, &queue_id, "Ana").await;
+    put_plan(&app, &account_id, json!([{"action": {"type": "queue", "queue_id": queue_id}}])).await;
+    let mut ws_sam = app.connect_ws(&sam_token).await;
+    let mut ws_ana = app.connect_ws(&ana_token).await;
+
+    assert_eq!(app.webhook(&account_id, &text("wamid.L1", "15551234567", "hello")).await.status(), 200);
+    let offer = ws_sam.next_of("offer").await;
+    let id = offer["interaction_id"].as_str().expect("id").to_owned();
+    let r = app.delete(&app.admin_token, &format!("/api/queues/{queue_id}/agents/{sam}")).await;
+    assert_eq!(r.status(), 204);
+    let closed = ws_sam.next_of("offer_closed").await;
+    assert_eq!(
+        (closed["interaction_id"].as_str(), closed["reason"].as_str()),
+        (Some(id.as_str()), Some("withdrawn"))
+    );
+    assert_eq!(ws_ana.next_of("offer").await["interaction_id"], id.as_str());
+    assert_eq!(
+        error_code(&app, &sam_token, &format!("/api/interactions/{id}/accept"), json!({})).await,
+        (409, "offer_withdrawn".to_owned())
+    );
+    app.settle().await;
+    let history = app.get_json(&app.admin_token, &format!("/api/interactions/{id}/events")).await;
+    let withdrawn = events_of(&history, "OfferWithdrawn");
+    assert_eq!(withdrawn.len(), 1);
+    assert_eq!(withdrawn[0]["payload"]["OfferWithdrawn"]["agent_id"], sam.as_str());
+    assert_eq!(withdrawn[0]["payload"]["OfferWithdrawn"]["reason"], "agent_removed");
+    let offers = events_of(&history, "OfferMade");
+    assert_eq!(offers[1]["payload"]["OfferMade"]["agent_id"], ana.as_str());
+    app.stop().await;
+}
