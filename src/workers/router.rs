@@ -199,20 +199,22 @@ impl Router {
             });
             by_interaction[slot].1.push(decision);
         }
-        let results: Vec<Vec<(Decision, anyhow::Result<Outcome>)>> = futures_util::stream::iter(by_interaction)
-            .map(|(interaction_id, group)| async move {
-                let mut done = Vec::with_capacity(group.len());
-                for decision in group {
-                    let (_, command) = command_for(&decision, now);
-                    let meta = core.metadata(&CAUSE, &correlation(&decision));
-                    let result = core.interactions.execute(&interaction_id.to_string(), command, meta).await;
-                    done.push((decision, outcome(result)));
-                }
-                done
-            })
-            .buffer_unordered(CONCURRENT_INTERACTIONS)
-            .collect()
-            .await;
+        let results: Vec<Vec<(Decision, anyhow::Result<Outcome>)>> =
+            futures_util::stream::iter(by_interaction)
+                .map(|(interaction_id, group)| async move {
+                    let mut done = Vec::with_capacity(group.len());
+                    for decision in group {
+                        let (_, command) = command_for(&decision, now);
+                        let meta = core.metadata(&CAUSE, &correlation(&decision));
+                        let result =
+                            core.interactions.execute(&interaction_id.to_string(), command, meta).await;
+                        done.push((decision, outcome(result)));
+                    }
+                    done
+                })
+                .buffer_unordered(CONCURRENT_INTERACTIONS)
+                .collect()
+                .await;
         let mut failure = None;
         for (decision, result) in results.into_iter().flatten() {
             match result {

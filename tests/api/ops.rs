@@ -261,10 +261,17 @@ async fn a_server_killed_with_sigkill_loses_no_committed_message_and_no_pending_
 async fn log_of(dir: &std::path::Path) -> String {
     use sqlx::ConnectOptions;
     let path = dir.join("data/switchboard.db");
-    let mut conn =
-        sqlx::sqlite::SqliteConnectOptions::new().filename(&path).read_only(true).connect().await.expect("opens");
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("opens");
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT event_type, metadata FROM events ORDER BY rowid").fetch_all(&mut conn).await.expect("log");
+        sqlx::query_as("SELECT event_type, metadata FROM events ORDER BY rowid")
+            .fetch_all(&mut conn)
+            .await
+            .expect("log");
     rows.into_iter().map(|(t, m)| format!("{t} {m}")).collect::<Vec<_>>().join("\n")
 }
 
