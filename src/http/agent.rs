@@ -1,11 +1,14 @@
 //! What agents do: presence (log in, ready, pause, log out), answer offers, write, transfer,
 //! tag, wrap up, close and dispose. Every action is taken as the calling agent; supervisors
 //! and admins may also close. Whether the caller owns the interaction is the aggregate's rule,
-//! not checked here.
+//! not checked here. A disposition is chosen from the catalogues (general and the account's)
+//! by id and recorded as its label; free text only while there is no catalogue.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use switchboard_domain::agent::AgentCommand;
+use switchboard_domain::catalog::{self, DispositionChoice, Scope};
 use switchboard_domain::interaction::{Closer, InteractionCommand, InteractionEvent};
 use switchboard_domain::routing::Target;
 use switchboard_domain::{AgentId, DispositionCode, InteractionId, MessageText, PauseReason, Tag};
@@ -176,10 +179,55 @@ pub async fn send_text(
 
 /// `POST /api/interactions/{id}/close` (the body is optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CloseRequest {
-    /// The disposition (1 to 64 characters): closes and disposes in one step. Required when
-    /// the account's disposition is mandatory; agents only.
+    /// A disposition of the general or the account's catalogue (`GET
+    /// /api/interactions/{id}/dispositions`): closes and disposes in one step, recording its
+    /// label. Required when the account's disposition is mandatory; agents only.
+    pub disposition_id: Option<String>,
+    /// Free-text disposition (1 to 64 characters), accepted only while neither the general
+    /// nor the account's catalogue has a disposition; give this or `disposition_id`.
     pub disposition: Option<String>,
+}
+
+/// The code an agent's close or dispose records: a catalogue disposition's label, or free
+/// text while there is no catalogue to choose from (see ADR 0014). `None` when neither field
+/// was given.
+async fn chosen_disposition(
+    state: &AppState,
+    interaction_id: InteractionId,
+    disposition_id: Option<&str>,
+    free: Option<&str>,
+) -> Result<Option<DispositionCode>, ApiError> {
+    let choice = match (disposition_id, free) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "ambiguous_disposition",
+                "disposition_id",
+                "give `disposition_id` or `disposition`, not both",
+            ));
+        }
+        (Some(raw), None) => DispositionChoice::Catalogue(raw.parse().map_err(|_| {
+            ApiError::invalid_id("disposition_id").with_details(json!({"field": "disposition_id"}))
+        })?),
+        // `invalid_text`, as before catalogues existed, now with the field in `details`.
+        (None, Some(raw)) => DispositionChoice::Free(
+            DispositionCode::parse(raw)
+                .map_err(|e| ApiError::from(e).with_details(json!({"field": "disposition"})))?,
+        ),
+    };
+    let core = &state.core;
+    let interaction = core.interactions.state(&interaction_id.to_string()).await?.state;
+    let account_id = interaction.account_id.ok_or_else(ApiError::interaction_not_found)?;
+    let general =
+        core.dispositions.state(&Scope::General.aggregate_id()).await.map_err(ApiError::from_catalog)?;
+    let account = core
+        .dispositions
+        .state(&Scope::Account(account_id).aggregate_id())
+        .await
+        .map_err(ApiError::from_catalog)?;
+    Ok(Some(catalog::choose(&general.state, &account.state, choice)?))
 }
 
 /// Closes the interaction (its agent, or a supervisor or admin), optionally with its
@@ -197,15 +245,21 @@ pub async fn close(
 ) -> Result<HttpResponse, ApiError> {
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
     let body: CloseRequest = super::optional_json(&body)?.unwrap_or_default();
-    let disposition = body.disposition.as_deref().map(DispositionCode::parse).transpose()?;
     let by = match auth.0.role {
         Role::Agent => Closer::Agent(auth.agent()?),
         // Dispositions are the handling agent's record; a supervisor closing one records none.
-        Role::Supervisor | Role::Admin if disposition.is_some() => {
+        Role::Supervisor | Role::Admin if body.disposition.is_some() || body.disposition_id.is_some() => {
             return Err(ApiError::disposition_by_agent_only());
         }
         Role::Supervisor | Role::Admin => Closer::Supervisor,
     };
+    let disposition = chosen_disposition(
+        &state,
+        interaction_id,
+        body.disposition_id.as_deref(),
+        body.disposition.as_deref(),
+    )
+    .await?;
     let core = &state.core;
     let cmd = InteractionCommand::Close { by, disposition, at: core.clock.now() };
     core.interactions
@@ -346,16 +400,21 @@ pub async fn wrap_up(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /api/interactions/{id}/dispose`.
+/// `POST /api/interactions/{id}/dispose`: exactly one of the two.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DisposeRequest {
-    /// The disposition (1 to 64 characters).
-    pub disposition: String,
+    /// A disposition of the general or the account's catalogue (its label is recorded).
+    pub disposition_id: Option<String>,
+    /// Free text (1 to 64 characters), accepted only while there is no catalogue.
+    pub disposition: Option<String>,
 }
 
 /// Records the outcome of a closed interaction.
 #[utoipa::path(post, path = "/api/interactions/{interaction_id}/dispose", request_body = DisposeRequest,
-    responses((status = 204), (status = 409, body = super::errors::ErrorBody)), security(("bearer" = [])), tag = "agent")]
+    responses((status = 204), (status = 409, body = super::errors::ErrorBody),
+        (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
 pub async fn dispose(
     state: web::Data<AppState>,
     auth: Auth,
@@ -365,7 +424,20 @@ pub async fn dispose(
 ) -> Result<HttpResponse, ApiError> {
     let agent_id = auth.agent()?;
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
-    let disposition = DispositionCode::parse(&body.disposition)?;
+    let disposition = chosen_disposition(
+        &state,
+        interaction_id,
+        body.disposition_id.as_deref(),
+        body.disposition.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::invalid_field(
+            "disposition_id_required",
+            "disposition_id",
+            "give `disposition_id` (or, without a catalogue, `disposition`)",
+        )
+    })?;
     let core = &state.core;
     let cmd = InteractionCommand::Dispose { agent_id, disposition, at: core.clock.now() };
     core.interactions

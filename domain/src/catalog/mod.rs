@@ -1,170 +1,79 @@
 //! Catalogues an administrator keeps, general or per account: dispositions (up to three
-//! levels) and canned answers. One aggregate per catalogue: its id is `general` or the
-//! account's id.
+//! levels, category > subcategory > detail) and canned answers.
 //!
-//! SKELETON: the variants below are placeholders to be replaced by the catalogue's owner.
+//! One aggregate per catalogue and kind: its id is `general` or the account's id
+//! ([`Scope::aggregate_id`]). Keeping each catalogue in one aggregate is what makes its rules
+//! (sibling names unique, depth, children) checkable in one pure `decide`: catalogues are
+//! small (bounded by [`MAX_ENTRIES`]) and edited rarely, so one stream per catalogue never
+//! becomes a hot spot. Agents see the general catalogue blended with their account's, each
+//! entry marked with its [`Origin`].
 
-use chrono::{DateTime, Utc};
-use cqrs_es::DomainEvent;
+mod canned;
+mod dispositions;
+#[cfg(test)]
+mod tests;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{Decider, DisplayName};
+use crate::AccountId;
 
-/// Commands on a disposition catalogue.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DispositionCatalogCommand {
-    /// Create the list.
-    Create {
-        /// Name.
-        name: DisplayName,
-        /// When.
-        at: DateTime<Utc>,
-    },
+pub use canned::{
+    BlendedAnswer, CannedAnswer, CannedCatalog, CannedCatalogCommand, CannedCatalogError, CannedCatalogEvent,
+    CannedText, CannedTextError, blend_answers,
+};
+pub use dispositions::{
+    Disposition, DispositionCatalog, DispositionCatalogCommand, DispositionCatalogError,
+    DispositionCatalogEvent, DispositionChoice, DispositionChoiceError, DispositionNode, LABEL_SEPARATOR,
+    MAX_DEPTH, blend_dispositions, choose, closed_for_inactivity_id, system_disposition,
+};
+
+/// The most entries one catalogue holds: enough for any real wrap-up tree or answer book,
+/// and a bound on what one command has to check and one agent list has to carry.
+pub const MAX_ENTRIES: usize = 1000;
+
+/// Which catalogue: the general one (every account) or one account's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "scope", content = "account_id", rename_all = "snake_case")]
+pub enum Scope {
+    /// Shared by every account.
+    General,
+    /// One account's own.
+    Account(AccountId),
 }
 
-/// Events of a disposition catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum DispositionCatalogEvent {
-    /// The list was created.
-    DispositionCatalogCreated {
-        /// Name.
-        name: DisplayName,
-        /// When.
-        at: DateTime<Utc>,
-    },
-}
-
-impl DomainEvent for DispositionCatalogEvent {
-    fn event_type(&self) -> String {
+impl Scope {
+    /// The aggregate id of this catalogue (`general` or the account id).
+    pub fn aggregate_id(&self) -> String {
         match self {
-            Self::DispositionCatalogCreated { .. } => "DispositionCatalogCreated",
-        }
-        .to_owned()
-    }
-    fn event_version(&self) -> String {
-        "1.0".to_owned()
-    }
-}
-
-/// Why a disposition-catalogue command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DispositionCatalogError {
-    /// Create on a list that exists.
-    #[error("the catalogue already exists")]
-    AlreadyExists,
-}
-
-/// A disposition catalogue's state.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DispositionCatalog {
-    /// Name, once created.
-    pub name: Option<DisplayName>,
-}
-
-impl DispositionCatalog {
-    fn fold(&mut self, event: DispositionCatalogEvent) {
-        match event {
-            DispositionCatalogEvent::DispositionCatalogCreated { name, .. } => self.name = Some(name),
+            Scope::General => GENERAL.to_owned(),
+            Scope::Account(account_id) => account_id.to_string(),
         }
     }
-}
 
-impl Decider for DispositionCatalog {
-    fn decide(
-        &self,
-        command: DispositionCatalogCommand,
-    ) -> Result<Vec<DispositionCatalogEvent>, DispositionCatalogError> {
-        match command {
-            DispositionCatalogCommand::Create { name, at } => {
-                if self.name.is_some() {
-                    return Err(DispositionCatalogError::AlreadyExists);
-                }
-                Ok(vec![DispositionCatalogEvent::DispositionCatalogCreated { name, at }])
-            }
-        }
-    }
-}
-
-crate::impl_aggregate!(
-    DispositionCatalog,
-    "DispositionCatalog",
-    DispositionCatalogCommand,
-    DispositionCatalogEvent,
-    DispositionCatalogError
-);
-
-/// Commands on a canned-answer catalogue.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CannedCatalogCommand {
-    /// Create the card.
-    Create {
-        /// When.
-        at: DateTime<Utc>,
-    },
-}
-
-/// Events of a canned-answer catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum CannedCatalogEvent {
-    /// The card was created.
-    CannedCatalogCreated {
-        /// When.
-        at: DateTime<Utc>,
-    },
-}
-
-impl DomainEvent for CannedCatalogEvent {
-    fn event_type(&self) -> String {
+    /// Where an entry of this catalogue comes from, as agents see it.
+    pub fn origin(&self) -> Origin {
         match self {
-            Self::CannedCatalogCreated { .. } => "CannedCatalogCreated",
-        }
-        .to_owned()
-    }
-    fn event_version(&self) -> String {
-        "1.0".to_owned()
-    }
-}
-
-/// Why a canned-catalogue command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CannedCatalogError {
-    /// Create on a card that exists.
-    #[error("the catalogue already exists")]
-    AlreadyExists,
-}
-
-/// A canned-answer catalogue's state.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CannedCatalog {
-    /// Whether it exists.
-    pub created: bool,
-}
-
-impl CannedCatalog {
-    fn fold(&mut self, event: CannedCatalogEvent) {
-        match event {
-            CannedCatalogEvent::CannedCatalogCreated { .. } => self.created = true,
+            Scope::General => Origin::General,
+            Scope::Account(_) => Origin::Account,
         }
     }
 }
 
-impl Decider for CannedCatalog {
-    fn decide(&self, command: CannedCatalogCommand) -> Result<Vec<CannedCatalogEvent>, CannedCatalogError> {
-        match command {
-            CannedCatalogCommand::Create { at } => {
-                if self.created {
-                    return Err(CannedCatalogError::AlreadyExists);
-                }
-                Ok(vec![CannedCatalogEvent::CannedCatalogCreated { at }])
-            }
-        }
-    }
+/// The aggregate id of the general catalogues.
+pub const GENERAL: &str = "general";
+
+/// Where an entry an agent sees comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The interaction's account's own catalogue.
+    Account,
+    /// The general catalogue.
+    General,
 }
 
-crate::impl_aggregate!(
-    CannedCatalog,
-    "CannedCatalog",
-    CannedCatalogCommand,
-    CannedCatalogEvent,
-    CannedCatalogError
-);
+/// Case-insensitive comparison key for names (sibling names and titles are unique ignoring
+/// case: "Sale" and "sale" would read the same in a report).
+pub(crate) fn fold_case(s: &str) -> String {
+    s.to_lowercase()
+}
