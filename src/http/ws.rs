@@ -1,7 +1,9 @@
 //! The agents' websocket: `GET /ws` with the agent's bearer token (header, or
-//! `?access_token=` from browsers). Frames are JSON objects with a `type`: `offer`,
-//! `offer_closed`, `message`, `message_status`, `media`, `interaction`, `presence` (see
-//! `docs/api.md`).
+//! `?access_token=` from browsers). Frames are JSON objects with a `type`: `offer` (with its
+//! rendered `notification: {text, sound, shake}`), `offer_closed`, `message`,
+//! `message_status`, `media`, `interaction`, `presence`, `account_added` and
+//! `account_removed` (see `docs/api.md`). Frames about an interaction reach an agent only
+//! while they are a member of its account: removal cuts them off at once (`workers::feed`).
 //!
 //! The socket is also how routing knows the agent is there: opening it records
 //! `Connect{connection_id}` (a fresh id per socket); when it ends, however it ends,

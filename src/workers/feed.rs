@@ -1,6 +1,6 @@
 //! The agents' live feed: follows the event log and pushes what each agent needs to see to
-//! their websocket sessions (offers with deadlines, customer messages, delivery statuses,
-//! interaction changes).
+//! their websocket sessions (offers with deadlines and their rendered notification, customer
+//! messages, delivery statuses, interaction changes, account membership changes).
 //!
 //! It reads the same global log as the projectors, starting at the head when the server
 //! starts, so events committed by any node reach the agent connected to this one. Delivery is
@@ -12,16 +12,32 @@
 //! (`AgentAssigned`, including a transfer's new owner, and `TransferReturned`), asking the
 //! aggregate only the first time it sees an interaction. While nobody is connected the feed
 //! skips ahead and forgets what it knew, since it no longer sees every change.
+//!
+//! Visibility: a frame about an interaction reaches an agent only while they are a member of
+//! its account. Membership is primed from the account aggregate and then followed in the
+//! stream, so an `AgentRemovedFromAccount` cuts the agent off from every later event of that
+//! account (they get an `account_removed` frame telling them to drop what they show of it).
+//! When membership cannot be learned, nothing about the interaction is sent (closed, not open).
+//!
+//! Offer notifications: every `offer` frame carries `notification: {text, sound, shake}`,
+//! rendered from the account's template (or the built-in default) with the facts the view
+//! keeps: account name/key/phone and membership (account aggregate, cached until an account
+//! event other than membership or notification changes arrives), queue names (queue aggregate,
+//! cached until a queue event), the contact and last customer text (from the stream, primed
+//! from the interaction aggregate and its list row on first sight). No query per offer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use sqlx::Row;
+use switchboard_domain::account::{Account, AccountEvent, NotificationSettings};
 use switchboard_domain::agent::{AgentEvent, Presence};
-use switchboard_domain::interaction::{DeliveryStatus, InteractionEvent};
+use switchboard_domain::interaction::{DeliveryStatus, InboundContent, Interaction, InteractionEvent};
+use switchboard_domain::notify::Template;
 use switchboard_domain::routing::Target;
-use switchboard_domain::{AgentId, InteractionId};
+use switchboard_domain::{AccountId, AgentId, InteractionId, QueueId};
 use switchboard_projections::{Checkpoint, DomainEventPayload, log};
 use tokio::sync::{mpsc, watch};
 
@@ -73,6 +89,138 @@ fn presence_name(p: Presence) -> &'static str {
     }
 }
 
+/// The notification settings in force: the account's own, or the built-in default (sound
+/// on, shake off, the seed's example template).
+pub fn effective_notification(settings: Option<&NotificationSettings>) -> NotificationSettings {
+    settings.cloned().unwrap_or_else(|| NotificationSettings {
+        sound: true,
+        shake: false,
+        template: Template::default_notification(),
+    })
+}
+
+/// A rendered offer notification, as the `offer` frame carries it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Notification {
+    /// The template rendered with the offer's context (never HTML-escaped).
+    pub text: String,
+    /// Play a sound.
+    pub sound: bool,
+    /// Shake.
+    pub shake: bool,
+}
+
+/// Renders `settings` with `context`.
+pub fn render_notification(settings: &NotificationSettings, context: &serde_json::Value) -> Notification {
+    Notification { text: settings.template.render(context), sound: settings.sound, shake: settings.shake }
+}
+
+/// What an offer's notification is rendered from. Unknown facts render as nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotificationContext {
+    /// The account.
+    pub account_id: Option<AccountId>,
+    /// Its display name.
+    pub account_name: Option<String>,
+    /// Its short key.
+    pub account_key: Option<String>,
+    /// Its business phone number.
+    pub account_phone: Option<String>,
+    /// The queue the offer comes from, with its name; `None` for an offer made to the agent
+    /// directly (a plan's agent step, a transfer, a sticky return), so `{{#queue}}` is false.
+    pub queue: Option<(QueueId, Option<String>)>,
+    /// The customer's number (E.164).
+    pub contact_mobile: Option<String>,
+    /// The customer's WhatsApp profile name.
+    pub contact_name: Option<String>,
+    /// The interaction offered.
+    pub interaction_id: Option<InteractionId>,
+    /// The customer's latest text (or media caption).
+    pub message_text: Option<String>,
+}
+
+impl NotificationContext {
+    /// The JSON the template walks: `account.{id,name,key,phone}`, `queue.{id,name}` (only
+    /// when offered from a queue), `contact.{mobile,name}`, `interaction.id`, `message.text`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut context = json!({
+            "account": {"id": self.account_id, "name": self.account_name, "key": self.account_key,
+                        "phone": self.account_phone},
+            "contact": {"mobile": self.contact_mobile, "name": self.contact_name},
+            "interaction": {"id": self.interaction_id},
+            "message": {"text": self.message_text},
+        });
+        if let Some((id, name)) = &self.queue {
+            context["queue"] = json!({"id": id, "name": name});
+        }
+        context
+    }
+
+    /// A made-up offer of `account` from a queue, for previews.
+    pub fn sample(account_id: AccountId, account: &Account) -> Self {
+        let facts = AccountFacts::of(account);
+        Self {
+            account_id: Some(account_id),
+            account_name: facts.name,
+            account_key: facts.key,
+            account_phone: facts.phone,
+            queue: Some((QueueId::new(), Some("Sales".to_owned()))),
+            contact_mobile: Some("+15551234567".to_owned()),
+            contact_name: Some("Jane Doe".to_owned()),
+            interaction_id: Some(InteractionId::new()),
+            message_text: Some("Hello, I need help with my order".to_owned()),
+        }
+    }
+}
+
+/// What the feed keeps of an account: the facts notifications show, who may see it, and how
+/// its offers are announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AccountFacts {
+    name: Option<String>,
+    key: Option<String>,
+    phone: Option<String>,
+    members: BTreeSet<AgentId>,
+    notification: NotificationSettings,
+}
+
+impl AccountFacts {
+    fn of(account: &Account) -> Self {
+        // The business phone is a field the accounts area adds in parallel; reading it from
+        // the state's JSON keeps this compiling before and after it lands.
+        let phone = serde_json::to_value(account)
+            .ok()
+            .and_then(|v| v.get("phone").and_then(|p| p.as_str().map(str::to_owned)));
+        Self {
+            name: account.name.as_ref().map(|n| n.as_ref().to_owned()),
+            key: account.key.as_ref().map(|k| k.as_ref().to_owned()),
+            phone,
+            members: account.agents.clone(),
+            notification: effective_notification(account.notification.as_ref()),
+        }
+    }
+}
+
+/// What the feed keeps of an interaction for visibility and notifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct InteractionFacts {
+    account_id: Option<AccountId>,
+    customer: Option<String>,
+    customer_name: Option<String>,
+    last_text: Option<String>,
+}
+
+impl InteractionFacts {
+    fn of(interaction: &Interaction) -> Self {
+        Self {
+            account_id: interaction.account_id,
+            customer: interaction.customer.as_ref().map(|c| c.as_ref().to_owned()),
+            customer_name: None,
+            last_text: interaction.last_customer_text.clone(),
+        }
+    }
+}
+
 /// An agent's presence as the feed last saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct AgentView {
@@ -88,6 +236,10 @@ struct View {
     /// `None`: nobody owns the interaction yet.
     owners: HashMap<InteractionId, Option<AgentId>>,
     agents: HashMap<AgentId, AgentView>,
+    interactions: HashMap<InteractionId, InteractionFacts>,
+    accounts: HashMap<AccountId, AccountFacts>,
+    /// Queue names (`None`: unnamed or unknown).
+    queues: HashMap<QueueId, Option<String>>,
 }
 
 impl View {
@@ -95,18 +247,49 @@ impl View {
     fn clear(&mut self) {
         self.owners.clear();
         self.agents.clear();
+        self.interactions.clear();
+        self.accounts.clear();
+        self.queues.clear();
+    }
+
+    /// The account of an interaction event's interaction, if known (or named by the event).
+    fn account_of(&self, id: InteractionId, e: &InteractionEvent) -> Option<AccountId> {
+        match e {
+            InteractionEvent::InteractionOpened { account_id, .. } => Some(*account_id),
+            _ => self.interactions.get(&id).and_then(|f| f.account_id),
+        }
     }
 
     /// Whether `payload` needs a fact the view lacks: the interaction's owner (unless the event
-    /// names the owner itself) or, for reachability changes, the agent's presence.
+    /// names the owner itself), its account and that account's members, an offer's queue
+    /// name or, for reachability changes, the agent's presence.
     fn needs(&self, aggregate_id: &str, payload: &DomainEventPayload) -> Option<Missing> {
         match payload {
-            DomainEventPayload::Interaction(
-                InteractionEvent::AgentAssigned { .. } | InteractionEvent::TransferReturned { .. },
-            ) => None,
-            DomainEventPayload::Interaction(_) => {
+            DomainEventPayload::Interaction(e) => {
                 let id = aggregate_id.parse().ok()?;
-                (!self.owners.contains_key(&id)).then_some(Missing::Owner(id))
+                let names_owner = matches!(
+                    e,
+                    InteractionEvent::AgentAssigned { .. } | InteractionEvent::TransferReturned { .. }
+                );
+                if !names_owner && !self.owners.contains_key(&id) {
+                    return Some(Missing::Owner(id));
+                }
+                let opened = matches!(e, InteractionEvent::InteractionOpened { .. });
+                if !opened && !self.interactions.contains_key(&id) {
+                    return Some(Missing::Facts(id));
+                }
+                if let Some(account_id) = self.account_of(id, e)
+                    && !self.accounts.contains_key(&account_id)
+                {
+                    return Some(Missing::Account(account_id));
+                }
+                if let InteractionEvent::OfferMade { explanation, .. } = e
+                    && let Target::Queue(queue_id) = explanation.target
+                    && !self.queues.contains_key(&queue_id)
+                {
+                    return Some(Missing::Queue(queue_id));
+                }
+                None
             }
             DomainEventPayload::Agent(
                 AgentEvent::AgentConnected { .. } | AgentEvent::AgentUnreachable { .. },
@@ -122,15 +305,95 @@ impl View {
     fn frames(&mut self, aggregate_id: &str, payload: &DomainEventPayload) -> Vec<(AgentId, String)> {
         match payload {
             DomainEventPayload::Interaction(e) => match aggregate_id.parse() {
-                Ok(interaction_id) => self.interaction_frames(interaction_id, e),
+                Ok(interaction_id) => {
+                    // Taken before the event updates the view (a disposal forgets the facts).
+                    let account_id = self.account_of(interaction_id, e);
+                    let mut frames = self.interaction_frames(interaction_id, e);
+                    // Only members of the account hear about its interactions; unknown
+                    // membership tells nobody.
+                    let members = account_id.and_then(|a| self.accounts.get(&a)).map(|a| &a.members);
+                    frames.retain(|(agent, _)| members.is_some_and(|m| m.contains(agent)));
+                    frames
+                }
                 Err(_) => vec![],
             },
             DomainEventPayload::Agent(e) => match aggregate_id.parse() {
                 Ok(agent_id) => self.presence_frames(agent_id, e),
                 Err(_) => vec![],
             },
+            DomainEventPayload::Account(e) => match aggregate_id.parse() {
+                Ok(account_id) => self.account_frames(account_id, e),
+                Err(_) => vec![],
+            },
+            // A renamed queue is learned again when next needed.
+            DomainEventPayload::Queue(_) => {
+                if let Ok(queue_id) = aggregate_id.parse() {
+                    self.queues.remove(&queue_id);
+                }
+                vec![]
+            }
             _ => vec![],
         }
+    }
+
+    /// Membership changes take effect in the view at once and are told to the agent; the
+    /// notification settings are followed; any other change (name, key, phone...) makes the
+    /// view learn the account again when next needed.
+    fn account_frames(&mut self, account_id: AccountId, e: &AccountEvent) -> Vec<(AgentId, String)> {
+        let known = self.accounts.get_mut(&account_id);
+        match e {
+            AccountEvent::AgentAddedToAccount { agent_id, at } => {
+                if let Some(facts) = known {
+                    facts.members.insert(*agent_id);
+                }
+                let frame = json!({"type": "account_added", "account_id": account_id, "at": at});
+                vec![(*agent_id, frame.to_string())]
+            }
+            AccountEvent::AgentRemovedFromAccount { agent_id, at } => {
+                if let Some(facts) = known {
+                    facts.members.remove(agent_id);
+                }
+                let frame = json!({"type": "account_removed", "account_id": account_id, "at": at});
+                vec![(*agent_id, frame.to_string())]
+            }
+            AccountEvent::NotificationSet { notification, .. } => {
+                if let Some(facts) = known {
+                    facts.notification = notification.clone();
+                }
+                vec![]
+            }
+            _ => {
+                self.accounts.remove(&account_id);
+                vec![]
+            }
+        }
+    }
+
+    /// The notification of an offer of interaction `id`, from `queue_id` if not direct.
+    fn notification(&self, id: InteractionId, queue_id: Option<QueueId>) -> Notification {
+        let facts = self.interactions.get(&id);
+        let account_id = facts.and_then(|f| f.account_id);
+        let account = account_id.and_then(|a| self.accounts.get(&a));
+        let context = NotificationContext {
+            account_id,
+            account_name: account.and_then(|a| a.name.clone()),
+            account_key: account.and_then(|a| a.key.clone()),
+            account_phone: account.and_then(|a| a.phone.clone()),
+            queue: queue_id.map(|q| (q, self.queues.get(&q).cloned().flatten())),
+            contact_mobile: facts.and_then(|f| f.customer.clone()),
+            contact_name: facts.and_then(|f| f.customer_name.clone()),
+            interaction_id: Some(id),
+            message_text: facts.and_then(|f| f.last_text.clone()),
+        };
+        let default;
+        let settings = match account {
+            Some(a) => &a.notification,
+            None => {
+                default = effective_notification(None);
+                &default
+            }
+        };
+        render_notification(settings, &context.to_json())
     }
 
     fn presence_frames(&mut self, agent_id: AgentId, event: &AgentEvent) -> Vec<(AgentId, String)> {
@@ -187,10 +450,12 @@ impl View {
                     Target::Queue(q) => (Some(q), None),
                     Target::Agent(a) => (None, Some(a)),
                 };
+                let notification = self.notification(id, queue_id);
                 to(
                     Some(*agent_id),
                     json!({"type": "offer", "interaction_id": id, "queue_id": queue_id, "direct": agent.is_some(),
-                           "attempt": attempt, "target_seq": target_seq, "expires_at": expires_at, "at": at}),
+                           "attempt": attempt, "target_seq": target_seq, "expires_at": expires_at, "at": at,
+                           "notification": notification}),
                 )
             }
             InteractionEvent::OfferAccepted { agent_id, attempt, at }
@@ -208,11 +473,35 @@ impl View {
                     json!({"type": "offer_closed", "interaction_id": id, "attempt": attempt, "reason": reason, "at": at}),
                 )
             }
-            InteractionEvent::CustomerMessageReceived { message_id, content, sent_at, at, .. } => to(
-                owner,
-                json!({"type": "message", "interaction_id": id, "message_id": message_id, "direction": "in",
-                       "content": content, "sent_at": sent_at, "at": at}),
-            ),
+            InteractionEvent::InteractionOpened { account_id, customer, customer_name, .. } => {
+                self.interactions.insert(
+                    id,
+                    InteractionFacts {
+                        account_id: Some(*account_id),
+                        customer: Some(customer.as_ref().to_owned()),
+                        customer_name: customer_name.clone(),
+                        last_text: None,
+                    },
+                );
+                vec![]
+            }
+            InteractionEvent::CustomerMessageReceived { message_id, content, sent_at, at, .. } => {
+                let text = match content {
+                    InboundContent::Text { body } => Some(body),
+                    InboundContent::Media { caption, .. } => caption.as_ref(),
+                    _ => None,
+                };
+                if let Some(text) = text
+                    && let Some(facts) = self.interactions.get_mut(&id)
+                {
+                    facts.last_text = Some(text.clone());
+                }
+                to(
+                    owner,
+                    json!({"type": "message", "interaction_id": id, "message_id": message_id, "direction": "in",
+                           "content": content, "sent_at": sent_at, "at": at}),
+                )
+            }
             InteractionEvent::AgentMessageSent { message_id, text, at, .. } => to(
                 owner,
                 json!({"type": "message", "interaction_id": id, "message_id": message_id, "direction": "out",
@@ -306,6 +595,7 @@ impl View {
             // Nothing more happens to a disposed interaction: forget its owner.
             InteractionEvent::InteractionDisposed { disposition, at, .. } => {
                 self.owners.remove(&id);
+                self.interactions.remove(&id);
                 to(
                     owner,
                     json!({"type": "interaction", "interaction_id": id, "status": "disposed",
@@ -314,6 +604,7 @@ impl View {
             }
             InteractionEvent::InteractionClosedBySystem { reason, disposition, at } => {
                 self.owners.remove(&id);
+                self.interactions.remove(&id);
                 to(
                     owner,
                     json!({"type": "interaction", "interaction_id": id, "status": "disposed", "closed_by": "system",
@@ -328,7 +619,14 @@ impl View {
 /// A fact the view must learn from an aggregate before an event can be addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Missing {
+    /// The interaction's owner (and its facts, from the same read).
     Owner(InteractionId),
+    /// The interaction's facts only (the event names the owner).
+    Facts(InteractionId),
+    /// An account's facts and members.
+    Account(AccountId),
+    /// A queue's name.
+    Queue(QueueId),
     Presence(AgentId),
 }
 
@@ -363,6 +661,53 @@ pub async fn run(core: Core, hub: Hub, mut shutdown: watch::Receiver<bool>, poll
     }
 }
 
+/// At most this many facts are looked up for one event (owner and facts, account, queue).
+const MAX_FACTS_PER_EVENT: usize = 4;
+
+/// First sight since start-up: asks the aggregate. Later changes are in the stream, so the
+/// answer (even "nobody") can be kept.
+async fn learn(core: &Core, view: &mut View, missing: Missing) {
+    match missing {
+        Missing::Owner(id) | Missing::Facts(id) => {
+            let state = core.interactions.state(&id.to_string()).await.ok().map(|s| s.state);
+            if matches!(missing, Missing::Owner(_)) {
+                view.owners.insert(id, state.as_ref().and_then(|s| s.agent_id));
+            }
+            let mut facts = state.as_ref().map(InteractionFacts::of).unwrap_or_default();
+            // The profile name is not in the aggregate's state: the list row has it.
+            facts.customer_name = customer_name(core, id).await;
+            view.interactions.insert(id, facts);
+        }
+        Missing::Account(account_id) => match core.accounts.state(&account_id.to_string()).await {
+            Ok(account) => {
+                view.accounts.insert(account_id, AccountFacts::of(&account.state));
+            }
+            // Not kept: the interaction's frames are withheld until membership is known.
+            Err(e) => tracing::warn!(%account_id, error = %e, "feed cannot read the account"),
+        },
+        Missing::Queue(queue_id) => {
+            let name = core.queues.state(&queue_id.to_string()).await.ok().and_then(|q| q.state.name);
+            view.queues.insert(queue_id, name.map(|n| n.as_ref().to_owned()));
+        }
+        Missing::Presence(id) => {
+            if let Ok(agent) = core.agents.state(&id.to_string()).await {
+                let presence = agent.state.presence;
+                view.agents.insert(id, AgentView { presence, reason: None, reachable: true });
+            }
+        }
+    }
+}
+
+/// The customer's profile name from the interaction's list row (best effort).
+async fn customer_name(core: &Core, id: InteractionId) -> Option<String> {
+    let row = sqlx::query("SELECT customer_name FROM interaction_list WHERE interaction_id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&core.db.any)
+        .await
+        .ok()??;
+    row.try_get::<Option<String>, _>("customer_name").ok().flatten()
+}
+
 async fn step(core: &Core, hub: &Hub, position: &mut Checkpoint, view: &mut View) -> anyhow::Result<usize> {
     let mut conn = core.db.any.acquire().await?;
     if hub.session_count() == 0 {
@@ -377,22 +722,15 @@ async fn step(core: &Core, hub: &Hub, position: &mut Checkpoint, view: &mut View
     for event in &events {
         *position = event.checkpoint.clone();
         let Ok(Some(payload)) = DomainEventPayload::decode(event) else { continue };
-        match view.needs(&event.aggregate_id, &payload) {
+        // Each fact learned is kept (even a failed read leaves something, or the next event
+        // asks again), so a few rounds always settle what one event needs.
+        for _ in 0..MAX_FACTS_PER_EVENT {
             // Nobody is connected: no need to know (keeps the feed cheap under load).
-            Some(_) if hub.session_count() == 0 => {}
-            // First sight since start-up: ask the aggregate. Later changes are in the stream,
-            // so the answer (even "nobody") can be kept.
-            Some(Missing::Owner(id)) => {
-                let state = core.interactions.state(&event.aggregate_id).await;
-                view.owners.insert(id, state.ok().and_then(|s| s.state.agent_id));
+            if hub.session_count() == 0 {
+                break;
             }
-            Some(Missing::Presence(id)) => {
-                if let Ok(agent) = core.agents.state(&event.aggregate_id).await {
-                    let presence = agent.state.presence;
-                    view.agents.insert(id, AgentView { presence, reason: None, reachable: true });
-                }
-            }
-            None => {}
+            let Some(missing) = view.needs(&event.aggregate_id, &payload) else { break };
+            learn(core, view, missing).await;
         }
         for (agent_id, frame) in view.frames(&event.aggregate_id, &payload) {
             hub.push(agent_id, &frame);
@@ -405,6 +743,7 @@ async fn step(core: &Core, hub: &Hub, position: &mut Checkpoint, view: &mut View
 mod tests {
     use chrono::{DateTime, Utc};
     use serde_json::Value;
+    use serde_json::json;
     use switchboard_domain::interaction::{Closer, InboundContent, SystemClose};
     use switchboard_domain::routing::{OfferExplanation, WithdrawReason};
     use switchboard_domain::{AccountId, DispositionCode, MessageId, PauseReason};
@@ -441,6 +780,30 @@ mod tests {
             sent_at: at(n),
             at: at(n),
         }
+    }
+
+    /// Makes `id` an interaction of a known account whose members are `members`.
+    fn prime(view: &mut View, id: InteractionId, members: &[AgentId]) -> AccountId {
+        let account_id = AccountId::new();
+        view.interactions.insert(
+            id,
+            InteractionFacts {
+                account_id: Some(account_id),
+                customer: Some("+15551234567".into()),
+                ..Default::default()
+            },
+        );
+        view.accounts.insert(
+            account_id,
+            AccountFacts {
+                name: Some("Acme".into()),
+                key: Some("ACME".into()),
+                phone: None,
+                members: members.iter().copied().collect(),
+                notification: effective_notification(None),
+            },
+        );
+        account_id
     }
 
     fn assigned(view: &mut View, id: InteractionId, agent_id: AgentId) {
@@ -489,6 +852,7 @@ mod tests {
     fn a_transfer_is_told_to_its_owner_only_and_the_new_owner_gets_the_conversation() {
         let mut view = View::default();
         let (id, a, b) = (InteractionId::new(), AgentId::new(), AgentId::new());
+        prime(&mut view, id, &[a, b]);
         assigned(&mut view, id, a);
         let frames = on(
             &mut view,
@@ -538,6 +902,7 @@ mod tests {
     fn a_returned_transfer_is_unread_for_the_agent_who_transferred_it() {
         let mut view = View::default();
         let (id, a) = (InteractionId::new(), AgentId::new());
+        prime(&mut view, id, &[a]);
         // The feed started after the assignment: it learns the owner from the return.
         view.owners.insert(id, None);
         let frames = on(&mut view, id, InteractionEvent::TransferReturned { seq: 2, agent_id: a, at: at(5) });
@@ -553,6 +918,7 @@ mod tests {
     fn wrap_up_and_system_close_reach_the_owner() {
         let mut view = View::default();
         let (id, a) = (InteractionId::new(), AgentId::new());
+        prime(&mut view, id, &[a]);
         assigned(&mut view, id, a);
         let frames = on(
             &mut view,
@@ -589,6 +955,7 @@ mod tests {
     fn offers_close_for_their_agent_whoever_owns_the_interaction() {
         let mut view = View::default();
         let (id, a, b) = (InteractionId::new(), AgentId::new(), AgentId::new());
+        prime(&mut view, id, &[a, b]);
         assigned(&mut view, id, a);
         let frames = on(
             &mut view,
@@ -618,5 +985,136 @@ mod tests {
         assert!(on(&mut view, id, message(1)).is_empty());
         view.clear();
         assert!(view.owners.is_empty());
+    }
+    fn offer(agent_id: AgentId, target: Target) -> InteractionEvent {
+        InteractionEvent::OfferMade {
+            agent_id,
+            attempt: 1,
+            target_seq: 1,
+            expires_at: at(30),
+            explanation: OfferExplanation::new(target, None, vec![], "test".into()),
+            at: at(1),
+        }
+    }
+
+    fn on_account(view: &mut View, id: AccountId, e: AccountEvent) -> Vec<(AgentId, Value)> {
+        parse(view.frames(&id.to_string(), &DomainEventPayload::Account(e)))
+    }
+
+    #[test]
+    fn offers_carry_the_seed_notification_with_the_queue_only_when_offered_from_one() {
+        let mut view = View::default();
+        let (id, a) = (InteractionId::new(), AgentId::new());
+        let account_id = AccountId::new();
+        view.accounts.insert(
+            account_id,
+            AccountFacts {
+                name: Some("Acme".into()),
+                key: Some("ACME".into()),
+                phone: None,
+                members: [a].into(),
+                notification: effective_notification(None),
+            },
+        );
+        view.owners.insert(id, None);
+        let opened = InteractionEvent::InteractionOpened {
+            account_id,
+            customer: switchboard_domain::PhoneNumber::parse("+5511999990000").expect("phone"),
+            customer_name: Some("Jane".into()),
+            queue_id: None,
+            at: at(0),
+        };
+        let payload = DomainEventPayload::Interaction(opened.clone());
+        assert_eq!(view.needs(&id.to_string(), &payload), None, "the opening names the account");
+        assert!(on(&mut view, id, opened).is_empty());
+        let queue_id = QueueId::new();
+        let made = DomainEventPayload::Interaction(offer(a, Target::Queue(queue_id)));
+        assert_eq!(view.needs(&id.to_string(), &made), Some(Missing::Queue(queue_id)));
+        view.queues.insert(queue_id, Some("Sales".into()));
+        let frames = on(&mut view, id, offer(a, Target::Queue(queue_id)));
+        assert_eq!(recipients(&frames), [a]);
+        assert_eq!(
+            frames[0].1["notification"],
+            json!({"text": "Account: Acme Queue: Sales From : +5511999990000", "sound": true, "shake": false})
+        );
+        let frames = on(&mut view, id, offer(a, Target::Agent(a)));
+        assert_eq!(frames[0].1["notification"]["text"], "Account: Acme From : +5511999990000");
+    }
+
+    #[test]
+    fn a_new_template_applies_to_the_next_offer_and_text_is_not_escaped() {
+        let mut view = View::default();
+        let (id, a) = (InteractionId::new(), AgentId::new());
+        let account_id = prime(&mut view, id, &[a]);
+        view.owners.insert(id, None);
+        on(&mut view, id, message(1));
+        let notification = NotificationSettings {
+            sound: false,
+            shake: true,
+            template: Template::parse("{{contact.mobile}} says {{message.text}} ({{account.key}})")
+                .expect("t"),
+        };
+        on_account(&mut view, account_id, AccountEvent::NotificationSet { notification, at: at(2) });
+        let mut text = message(3);
+        if let InteractionEvent::CustomerMessageReceived { content, .. } = &mut text {
+            *content = InboundContent::Text { body: "<b>5 > 3 & \"so\"</b>".into() };
+        }
+        on(&mut view, id, text);
+        let frames = on(&mut view, id, offer(a, Target::Agent(a)));
+        assert_eq!(
+            frames[0].1["notification"],
+            json!({"text": "+15551234567 says <b>5 > 3 & \"so\"</b> (ACME)", "sound": false, "shake": true})
+        );
+    }
+
+    #[test]
+    fn a_removed_agent_hears_nothing_more_of_the_account_and_is_told_so() {
+        let mut view = View::default();
+        let (id, a, b) = (InteractionId::new(), AgentId::new(), AgentId::new());
+        let account_id = prime(&mut view, id, &[a, b]);
+        assigned(&mut view, id, a);
+        assert_eq!(recipients(&on(&mut view, id, message(1))), [a]);
+        let frames = on_account(
+            &mut view,
+            account_id,
+            AccountEvent::AgentRemovedFromAccount { agent_id: a, at: at(2) },
+        );
+        assert_eq!(recipients(&frames), [a]);
+        assert_eq!(frames[0].1["type"], "account_removed");
+        assert_eq!(frames[0].1["account_id"], json!(account_id));
+        assert!(on(&mut view, id, message(3)).is_empty(), "not a member any more");
+        assert!(on(&mut view, id, offer(a, Target::Agent(a))).is_empty());
+        assert_eq!(recipients(&on(&mut view, id, offer(b, Target::Agent(b)))), [b], "members still hear");
+        let frames =
+            on_account(&mut view, account_id, AccountEvent::AgentAddedToAccount { agent_id: a, at: at(4) });
+        assert_eq!((recipients(&frames), &frames[0].1["type"]), (vec![a], &Value::from("account_added")));
+        assert_eq!(recipients(&on(&mut view, id, message(5))), [a]);
+    }
+
+    #[test]
+    fn unknown_membership_tells_nobody_and_other_account_changes_are_learned_again() {
+        let mut view = View::default();
+        let (id, a) = (InteractionId::new(), AgentId::new());
+        let account_id = prime(&mut view, id, &[a]);
+        assigned(&mut view, id, a);
+        let event = DomainEventPayload::Interaction(message(1));
+        assert_eq!(view.needs(&id.to_string(), &event), None);
+        let other = AccountEvent::RoutingQueueSet { queue_id: QueueId::new(), at: at(1) };
+        assert!(on_account(&mut view, account_id, other).is_empty());
+        assert_eq!(view.needs(&id.to_string(), &event), Some(Missing::Account(account_id)));
+        assert!(on(&mut view, id, message(2)).is_empty(), "membership unknown: closed");
+        // An interaction first seen through an event naming its owner still learns its account.
+        let fresh = InteractionId::new();
+        let assigned_event =
+            DomainEventPayload::Interaction(InteractionEvent::AgentAssigned { agent_id: a, at: at(3) });
+        assert_eq!(view.needs(&fresh.to_string(), &assigned_event), Some(Missing::Facts(fresh)));
+    }
+
+    #[test]
+    fn the_sample_context_fills_every_variable_of_the_default() {
+        let account = Account::default();
+        let context = NotificationContext::sample(AccountId::new(), &account).to_json();
+        let text = render_notification(&effective_notification(None), &context).text;
+        assert_eq!(text, "Account:  Queue: Sales From : +15551234567");
     }
 }
