@@ -28,6 +28,10 @@ pub enum Command {
     CreateToken(TokenArgs),
     /// Rebuild every projection from the beginning of the log, then exit.
     RebuildProjections(DbArgs),
+    /// Re-seal every account's provider credentials with the current master key (after
+    /// changing `SWITCHBOARD_MASTER_KEY`, with the old key in
+    /// `SWITCHBOARD_MASTER_KEY_PREVIOUS`), then exit.
+    RotateCredentials(DbArgs),
 }
 
 /// Where the data lives.
@@ -43,6 +47,10 @@ pub struct DbArgs {
     /// is created in the data directory on first start.
     #[arg(long, env = "SWITCHBOARD_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Previous master keys (base64, comma-separated): they still open credentials sealed
+    /// before a rotation, and never seal new ones.
+    #[arg(long, env = "SWITCHBOARD_MASTER_KEY_PREVIOUS", hide_env_values = true)]
+    pub master_key_previous: Option<String>,
     /// Maximum database connections per pool.
     #[arg(long, env = "SWITCHBOARD_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
@@ -110,7 +118,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Database URL.
     pub database_url: String,
-    /// Master key (base64).
+    /// Master keyring: the current key (base64), optionally followed by previous keys,
+    /// comma-separated (see `crypto::Sealer::from_keyring`).
     pub master_key: String,
     /// Max connections per pool.
     pub db_connections: u32,

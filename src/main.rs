@@ -1,4 +1,5 @@
-//! The `switchboard` binary: `serve`, `create-token`, `rebuild-projections`.
+//! The `switchboard` binary: `serve`, `create-token`, `rebuild-projections`,
+//! `rotate-credentials`.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
                 bind: args.bind.clone(),
                 public_url: args.public_url.clone(),
                 database_url: args.db.database_url.clone(),
-                master_key: startup::master_key(&args.db)?,
+                master_key: startup::master_keyring(&args.db)?,
                 db_connections: args.db.db_connections,
                 http_workers: args.http_workers.unwrap_or(cores),
                 actor_threads: cores,
@@ -54,6 +55,21 @@ async fn main() -> anyhow::Result<()> {
                 Projector::new(db.any.clone(), db.backend, switchboard_projections::combined(), 1000);
             let n = projector.rebuild().await?;
             println!("{}: {n} events", projector.name());
+        }
+        Command::RotateCredentials(args) => {
+            switchboard::telemetry::init(false);
+            startup::prepare_data_dir(&args)?;
+            let keyring = startup::master_keyring(&args)?;
+            let sealer =
+                switchboard::crypto::Sealer::from_keyring(&keyring).context("SWITCHBOARD_MASTER_KEY")?;
+            let db = switchboard::db::connect(&args.database_url, 2).await?;
+            let core = switchboard::core::Core::new(db, Clock::system(), sealer, 1, Duration::from_secs(60));
+            let report = switchboard::services::accounts::rotate_credentials(&core).await?;
+            core.stop();
+            println!(
+                "re-sealed {} secrets of {} accounts with key {}",
+                report.secrets, report.accounts, report.key_id
+            );
         }
     }
     Ok(())

@@ -34,7 +34,7 @@ impl Application {
     /// Connects, migrates, starts workers and binds the server (not yet serving).
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let db = crate::db::connect(&settings.database_url, settings.db_connections).await?;
-        let sealer = Sealer::from_base64(&settings.master_key).context("SWITCHBOARD_MASTER_KEY")?;
+        let sealer = Sealer::from_keyring(&settings.master_key).context("SWITCHBOARD_MASTER_KEY")?;
         let listener =
             TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -141,6 +141,16 @@ impl Application {
         self.core.stop();
         result
     }
+}
+
+/// The master keyring: the current key (see [`master_key`]) followed by the previous keys
+/// of `SWITCHBOARD_MASTER_KEY_PREVIOUS`, comma-separated.
+pub fn master_keyring(db: &DbArgs) -> anyhow::Result<String> {
+    let current = master_key(db)?;
+    Ok(match db.master_key_previous.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(previous) => format!("{current},{previous}"),
+        None => current,
+    })
 }
 
 /// Reads the master key from the environment or the key file in the data directory,

@@ -12,6 +12,8 @@ use switchboard_domain::agent::AgentCommand;
 use switchboard_domain::queue::{DEFAULT_OFFER_TIMEOUT_SECS, DEFAULT_WEIGHT, QueueCommand};
 use switchboard_domain::routing::{ChannelRules, RoutingPlan, Strategy};
 use switchboard_domain::{AccountId, AccountKey, AgentId, DisplayName, PhoneNumber, QueueId};
+
+// Account CRUD beyond create/read (list, update, delete, history, members) is in `accounts`.
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, Auth, correlation_id, parse_id};
@@ -40,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Meta Cloud API credentials. Secrets are encrypted before they are stored and never
 /// returned.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MetaCredentials {
     /// WhatsApp Business Account id.
     pub business_account_id: String,
@@ -61,6 +64,7 @@ pub struct MetaCredentials {
 
 /// Twilio credentials. The auth token is encrypted before it is stored and never returned.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TwilioCredentials {
     /// Account SID (`AC...`).
     pub account_sid: String,
@@ -74,6 +78,7 @@ pub struct TwilioCredentials {
 
 /// Sinch Conversation API credentials. Secrets are encrypted and never returned.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SinchCredentials {
     /// Project id.
     pub project_id: String,
@@ -93,7 +98,7 @@ pub struct SinchCredentials {
 
 /// How Kaleyra's callback profile authenticates its calls.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum KaleyraCallbackAuthRequest {
     /// A custom header with a shared secret.
     SharedHeader {
@@ -113,6 +118,7 @@ pub enum KaleyraCallbackAuthRequest {
 
 /// Kaleyra credentials. Secrets are encrypted and never returned.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct KaleyraCredentials {
     /// API base URL of the account's pod (default `https://api.kaleyra.io`).
     pub api_base_url: Option<String>,
@@ -142,15 +148,26 @@ pub enum ProviderRequest {
     Kaleyra(KaleyraCredentials),
 }
 
-/// `POST /api/accounts`.
+/// `POST /api/accounts`. Unknown fields are refused (400), so a misspelt optional field is
+/// never silently ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// Display name.
     pub name: String,
-    /// 1 to 5 letters or digits shown on agents' tabs.
+    /// 1 to 5 letters or digits shown on agents' tabs, unique across accounts (ignoring case).
     pub key: String,
-    /// Provider and credentials.
+    /// Provider and credentials: exactly that provider type's fields.
     pub provider: ProviderRequest,
+    /// A description, at most 500 characters.
+    pub description: Option<String>,
+    /// The solution provider's phone number, E.164.
+    pub phone: Option<String>,
+    /// The contact list new WhatsApp contacts are saved to (must exist).
+    pub default_list: Option<String>,
+    /// Base URL providers reach the server at (seed: "Proxy or Motion Domain"); the receive
+    /// URL is derived from it. Default: the server's public URL.
+    pub public_domain: Option<String>,
 }
 
 /// An account as the API shows it (no secrets).
@@ -177,6 +194,20 @@ pub struct AccountView {
     pub agents: Vec<String>,
     /// The template offered to agents when a customer's 24 h window has closed.
     pub recontact_template: Option<TemplateView>,
+    /// Description.
+    pub description: Option<String>,
+    /// The solution provider's phone number.
+    pub phone: Option<String>,
+    /// The contact list new WhatsApp contacts are saved to.
+    pub default_list: Option<String>,
+    /// The base URL the receive URL is derived from (`null`: the server's public URL).
+    pub public_domain: Option<String>,
+    /// The proxy token, generated at creation; it never changes.
+    pub proxy_token: Option<String>,
+    /// The provider settings with every secret masked (`********`): identifiers are shown,
+    /// secrets never, not even in part.
+    #[schema(value_type = Object)]
+    pub credentials: Option<serde_json::Value>,
 }
 
 /// An approved template: name (Twilio: Content SID), language and body parameters.
@@ -191,7 +222,8 @@ pub struct TemplateView {
     pub parameters: Vec<String>,
 }
 
-fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountView {
+/// How the API shows an account (never a secret).
+pub fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountView {
     let (provider, phone_number_id, api_base_url) = match &account.provider {
         Some(ProviderSettings::Meta(m)) => {
             ("meta".to_owned(), Some(m.phone_number_id.clone()), Some(m.api_base_url.clone()))
@@ -214,7 +246,7 @@ fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountVi
         provider,
         phone_number_id,
         api_base_url,
-        receive_url: format!("{}/webhooks/whatsapp/{account_id}", state.public_url.trim_end_matches('/')),
+        receive_url: receive_url(state, account_id, account),
         routing_queue: account.routing_queue.map(|q| q.to_string()),
         agents: account.agents.iter().map(ToString::to_string).collect(),
         recontact_template: account.recontact_template.as_ref().map(|t| TemplateView {
@@ -222,16 +254,42 @@ fn view(state: &AppState, account_id: AccountId, account: &Account) -> AccountVi
             language: t.language.clone(),
             parameters: t.parameters.clone(),
         }),
+        description: account.details.description.as_ref().map(|d| d.as_ref().to_owned()),
+        phone: account.details.phone.as_ref().map(ToString::to_string),
+        default_list: account.details.default_list.map(|l| l.to_string()),
+        public_domain: account.details.public_domain.as_ref().map(ToString::to_string),
+        proxy_token: account.proxy_token.as_ref().map(ToString::to_string),
+        credentials: account.provider.as_ref().and_then(|p| serde_json::to_value(p.masked()).ok()),
     }
+}
+
+/// Where the provider must send this account's webhooks: its public domain (or the server's
+/// public URL) plus the account's path.
+pub fn receive_url(state: &AppState, account_id: AccountId, account: &Account) -> String {
+    let base = account.details.public_domain.as_ref().map_or(state.public_url.as_str(), |d| d.as_ref());
+    format!("{}/webhooks/whatsapp/{account_id}", base.trim_end_matches('/'))
+}
+
+/// A 422 naming the field at fault, in the message and in `details.field`.
+pub fn invalid_field(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, code, message)
+        .with_details(serde_json::json!({"field": field}))
+}
+
+/// A value error (phone, key, text) attributed to a field.
+pub fn field_error(field: &str, e: switchboard_domain::ValueError) -> ApiError {
+    let api: ApiError = e.into();
+    let message = format!("`{field}`: {}", api.message);
+    invalid_field(api.code, field, message)
 }
 
 fn required(field: &'static str, value: &str) -> Result<String, ApiError> {
     let v = value.trim();
     if v.is_empty() || v.len() > 512 {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(invalid_field(
             "invalid_credentials",
-            format!("`{field}` must be 1 to 512 characters"),
+            &format!("provider.{field}"),
+            format!("`provider.{field}` must be 1 to 512 characters"),
         ));
     }
     Ok(v.to_owned())
@@ -240,10 +298,10 @@ fn required(field: &'static str, value: &str) -> Result<String, ApiError> {
 fn base_url(field: &'static str, raw: Option<&str>, default: &str) -> Result<String, ApiError> {
     let url = raw.unwrap_or(default).trim_end_matches('/').to_owned();
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(invalid_field(
             "invalid_credentials",
-            format!("`{field}` must be an http(s) URL"),
+            &format!("provider.{field}"),
+            format!("`provider.{field}` must be an http(s) URL"),
         ));
     }
     Ok(url)
@@ -253,10 +311,10 @@ fn base_url(field: &'static str, raw: Option<&str>, default: &str) -> Result<Str
 fn path_id(field: &'static str, raw: &str) -> Result<String, ApiError> {
     let id = required(field, raw)?;
     if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(invalid_field(
             "invalid_credentials",
-            format!("`{field}` must be letters and digits"),
+            &format!("provider.{field}"),
+            format!("`provider.{field}` must be letters and digits"),
         ));
     }
     Ok(id)
@@ -272,31 +330,25 @@ fn api_version(raw: Option<&str>) -> Result<String, ApiError> {
             && minor.bytes().all(|b| b.is_ascii_digit())
     });
     if !ok {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(invalid_field(
             "invalid_credentials",
-            "`api_version` must look like v23.0",
+            "provider.api_version",
+            "`provider.api_version` must look like v23.0",
         ));
     }
     Ok(v.to_owned())
 }
 
-/// Connects a WhatsApp business number.
-#[utoipa::path(post, path = "/api/accounts", request_body = CreateAccount,
-    responses((status = 201, body = AccountView), (status = 422, body = super::errors::ErrorBody)),
-    security(("bearer" = [])), tag = "admin")]
-pub async fn create_account(
-    state: web::Data<AppState>,
-    auth: Auth,
-    req: HttpRequest,
-    body: web::Json<CreateAccount>,
-) -> Result<HttpResponse, ApiError> {
-    auth.require(&[Role::Admin])?;
-    let body = body.into_inner();
-    let name = DisplayName::parse(&body.name)?;
-    let key = AccountKey::parse(&body.key)?;
-    let sealer = &state.core.sealer;
-    let provider = match body.provider {
+/// Seals a provider request into settings: exactly that type's fields, each checked and
+/// named when refused; secrets are encrypted here and never kept in plaintext.
+pub fn provider_settings(
+    sealer: &crate::crypto::Sealer,
+    request: ProviderRequest,
+) -> Result<ProviderSettings, ApiError> {
+    let phone = |field: &str, raw: &str| {
+        PhoneNumber::parse(raw.trim()).map_err(|e| field_error(&format!("provider.{field}"), e))
+    };
+    Ok(match request {
         ProviderRequest::Meta(m) => ProviderSettings::Meta(MetaSettings {
             business_account_id: required("business_account_id", &m.business_account_id)?,
             app_id: required("app_id", &m.app_id)?,
@@ -309,7 +361,7 @@ pub async fn create_account(
         }),
         ProviderRequest::Twilio(t) => ProviderSettings::Twilio(TwilioSettings {
             account_sid: path_id("account_sid", &t.account_sid)?,
-            business_number: PhoneNumber::parse(t.business_number.trim())?,
+            business_number: phone("business_number", &t.business_number)?,
             api_base_url: base_url("api_base_url", t.api_base_url.as_deref(), "https://api.twilio.com")?,
             auth_token: sealer.seal(&required("auth_token", &t.auth_token)?),
         }),
@@ -331,7 +383,7 @@ pub async fn create_account(
             waba_id: required("waba_id", &k.waba_id)?,
             account_sid: path_id("account_sid", &k.account_sid)?,
             api_key: sealer.seal(&required("api_key", &k.api_key)?),
-            business_number: PhoneNumber::parse(k.business_number.trim())?,
+            business_number: phone("business_number", &k.business_number)?,
             callback_auth: match k.callback_auth {
                 KaleyraCallbackAuthRequest::SharedHeader { name, value } => {
                     KaleyraCallbackAuth::SharedHeader {
@@ -345,13 +397,55 @@ pub async fn create_account(
                 },
             },
         }),
+    })
+}
+
+/// Parses an optional detail: absent or blank is "not set".
+pub fn optional_detail<T>(
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => parse(v).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Parses a contact list id naming the field.
+pub fn list_id(raw: &str) -> Result<switchboard_domain::ContactListId, ApiError> {
+    raw.parse().map_err(|_| invalid_field("invalid_id", "default_list", "`default_list` must be a UUID"))
+}
+
+/// Connects a WhatsApp business number.
+#[utoipa::path(post, path = "/api/accounts", request_body = CreateAccount,
+    responses((status = 201, body = AccountView), (status = 400, body = super::errors::ErrorBody),
+        (status = 409, body = super::errors::ErrorBody), (status = 422, body = super::errors::ErrorBody)),
+    security(("bearer" = [])), tag = "admin")]
+pub async fn create_account(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    body: web::Json<CreateAccount>,
+) -> Result<HttpResponse, ApiError> {
+    use switchboard_domain::account::{AccountDescription, AccountDetails, PublicDomain};
+    auth.require(&[Role::Admin])?;
+    let body = body.into_inner();
+    let name = DisplayName::parse(&body.name).map_err(|e| field_error("name", e))?;
+    let key = AccountKey::parse(&body.key).map_err(|e| field_error("key", e))?;
+    let details = AccountDetails {
+        description: optional_detail(body.description.as_deref(), |v| Ok(AccountDescription::parse(v)?))?,
+        phone: optional_detail(body.phone.as_deref(), |v| {
+            PhoneNumber::parse(v).map_err(|e| field_error("phone", e))
+        })?,
+        default_list: optional_detail(body.default_list.as_deref(), list_id)?,
+        public_domain: optional_detail(body.public_domain.as_deref(), |v| Ok(PublicDomain::parse(v)?))?,
     };
-    let account_id = AccountId::new();
+    let provider = provider_settings(&state.core.sealer, body.provider)?;
     let core = &state.core;
-    let cmd = AccountCommand::Create { name, key, provider, at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    let new = crate::services::accounts::NewAccount { name, key, provider, details };
+    let account_id =
+        crate::services::accounts::create(core, new, core.metadata(&auth.cause(), &correlation_id(&req)))
+            .await?;
     let account = core.accounts.state(&account_id.to_string()).await?.state;
     Ok(HttpResponse::Created().json(view(&state, account_id, &account)))
 }
@@ -364,10 +458,10 @@ pub async fn get_account(
     auth: Auth,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(&[Role::Admin, Role::Supervisor])?;
     let account_id: AccountId = parse_id(&path, "account_not_found")?;
+    // Agents read the accounts they were added to (same 404 otherwise: existence not leaked).
     let account = state.core.accounts.state(&account_id.to_string()).await?.state;
-    if !account.created {
+    if !account.exists() || !auth.may_see_account(&state.core, account_id).await? {
         return Err(ApiError::not_found("account_not_found", "no such account"));
     }
     Ok(HttpResponse::Ok().json(view(&state, account_id, &account)))
@@ -380,7 +474,8 @@ pub struct AgentRef {
     pub agent_id: String,
 }
 
-async fn existing_agent(state: &AppState, raw: &str) -> Result<AgentId, ApiError> {
+/// The agent, if registered (404 `agent_not_found` otherwise).
+pub async fn existing_agent(state: &AppState, raw: &str) -> Result<AgentId, ApiError> {
     let agent_id: AgentId = raw.parse().map_err(|_| ApiError::invalid_id("agent_id"))?;
     if !state.core.agents.state(&agent_id.to_string()).await?.state.registered {
         return Err(ApiError::not_found("agent_not_found", "no such agent"));
@@ -470,7 +565,7 @@ pub async fn set_recontact_template(
 /// The account, if it exists (404 `account_not_found` otherwise).
 async fn existing_account(state: &AppState, account_id: AccountId) -> Result<Account, ApiError> {
     let account = state.core.accounts.state(&account_id.to_string()).await?.state;
-    if !account.created {
+    if !account.exists() {
         return Err(ApiError::not_found("account_not_found", "no such account"));
     }
     Ok(account)

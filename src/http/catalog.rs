@@ -101,7 +101,8 @@ fn account_not_found() -> ApiError {
 async fn scope(state: &AppState, auth: &Auth, req: &HttpRequest) -> Result<Scope, ApiError> {
     let Some(raw) = req.match_info().get("account_id") else { return Ok(Scope::General) };
     let account_id: AccountId = parse_id(raw, "account_not_found")?;
-    if !state.core.accounts.state(&account_id.to_string()).await?.state.created {
+    let account = state.core.accounts.state(&account_id.to_string()).await?.state;
+    if !account.created || account.deleted {
         return Err(account_not_found());
     }
     if !auth.may_see_account(&state.core, account_id).await? {

@@ -114,7 +114,7 @@ fn parse_settings(body: &Value) -> Result<NotificationSettings, ApiError> {
 
 async fn existing_account(state: &AppState, account_id: AccountId) -> Result<Account, ApiError> {
     let account = state.core.accounts.state(&account_id.to_string()).await?.state;
-    if !account.created {
+    if !account.created || account.deleted {
         return Err(ApiError::not_found("account_not_found", "no such account"));
     }
     Ok(account)

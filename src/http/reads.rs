@@ -203,7 +203,18 @@ pub async fn list_interactions(
         query = query.bind(before);
     }
     let rows = query.fetch_all(&state.core.db.any).await?;
-    let list: Vec<InteractionRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
+    let mut list: Vec<InteractionRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
+    if auth.0.role == Role::Agent {
+        // `account_members` follows the log; the Account aggregate is the truth now. An agent
+        // just removed from an account must not see its interactions even for the moment the
+        // read model lags (one cached actor read per account on the page).
+        let mut visible = std::collections::HashMap::new();
+        for account in list.iter().map(|r| r.account_id.clone()).collect::<std::collections::BTreeSet<_>>() {
+            let id: AccountId = parse_id(&account, "account_not_found")?;
+            visible.insert(account, auth.may_see_account(&state.core, id).await?);
+        }
+        list.retain(|r| visible.get(&r.account_id).copied().unwrap_or(false));
+    }
     Ok(HttpResponse::Ok().json(list))
 }
 

@@ -186,11 +186,7 @@ struct AccountFacts {
 
 impl AccountFacts {
     fn of(account: &Account) -> Self {
-        // The business phone is a field the accounts area adds in parallel; reading it from
-        // the state's JSON keeps this compiling before and after it lands.
-        let phone = serde_json::to_value(account)
-            .ok()
-            .and_then(|v| v.get("phone").and_then(|p| p.as_str().map(str::to_owned)));
+        let phone = account.details.phone.as_ref().map(|p| p.as_ref().to_owned());
         Self {
             name: account.name.as_ref().map(|n| n.as_ref().to_owned()),
             key: account.key.as_ref().map(|k| k.as_ref().to_owned()),

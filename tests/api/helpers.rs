@@ -84,6 +84,8 @@ pub struct TestApp {
     pub handle: actix_web::dev::ServerHandle,
     pub core: switchboard::core::Core,
     join: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Accounts made by `create_account` (keys are unique: `SUP`, then `SUP1`, `SUP2`…).
+    accounts_made: std::sync::atomic::AtomicUsize,
 }
 
 pub fn settings(place: &DataPlace) -> Settings {
@@ -133,6 +135,7 @@ pub async fn spawn_on(place: DataPlace, graph: MockServer, tweak: fn(&mut Settin
         handle,
         core,
         join: Some(join),
+        accounts_made: std::sync::atomic::AtomicUsize::new(0),
     }
 }
 
@@ -207,12 +210,20 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// `SUP` for a test's first account, `SUP1`, `SUP2`… after (keys are unique).
+    pub fn next_account_key(&self) -> String {
+        match self.accounts_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+            0 => "SUP".to_owned(),
+            n => format!("SUP{n}"),
+        }
+    }
+
     pub async fn create_account(&self) -> String {
         let response = self
             .post(
                 &self.admin_token,
                 "/api/accounts",
-                json!({"name": "Support", "key": "SUP", "provider": {
+                json!({"name": "Support", "key": self.next_account_key(), "provider": {
                     "type": "meta", "business_account_id": "100000000000001", "app_id": "4242",
                     "phone_number_id": "100000000000002", "access_token": ACCESS_TOKEN,
                     "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,

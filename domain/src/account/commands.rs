@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ProviderSettings;
+use super::{AccountDetails, DetailsPatch, ProviderSettings, ProxyToken};
 use crate::{AccountKey, AgentId, DisplayName, QueueId};
 
 /// Commands on the Account aggregate.
@@ -18,6 +18,50 @@ pub enum AccountCommand {
         key: AccountKey,
         /// Provider and its (sealed) credentials.
         provider: ProviderSettings,
+        /// Description, phone, default list, public domain.
+        details: AccountDetails,
+        /// The proxy token, generated once by the caller; no command changes it.
+        proxy_token: ProxyToken,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Change the display name.
+    Rename {
+        /// New name.
+        name: DisplayName,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Change the key (the caller has claimed the new key first).
+    ChangeKey {
+        /// New key.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Change some of the details.
+    ChangeDetails {
+        /// What changes.
+        patch: DetailsPatch,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Replace the provider credentials as a whole; the provider type cannot change.
+    ReplaceProvider {
+        /// New settings (secrets sealed).
+        provider: ProviderSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Store the same credentials sealed with the current key (key rotation).
+    ResealProvider {
+        /// The re-sealed settings; same type and, once opened, same values.
+        provider: ProviderSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Delete the account (the caller has checked it has no open interactions).
+    Delete {
         /// When.
         at: DateTime<Utc>,
     },

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::ProviderSettings;
+use super::{AccountDetails, ProviderSettings, ProxyToken};
 use crate::{AccountKey, AgentId, DisplayName, QueueId};
 
 /// Events of the Account aggregate.
@@ -20,6 +20,53 @@ pub enum AccountEvent {
         key: AccountKey,
         /// Provider settings, secrets sealed.
         provider: ProviderSettings,
+        /// Description, phone, default list, public domain (absent in accounts created
+        /// before they existed).
+        #[serde(default)]
+        details: AccountDetails,
+        /// The proxy token (absent in accounts created before it existed).
+        #[serde(default)]
+        proxy_token: Option<ProxyToken>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The display name changed.
+    AccountRenamed {
+        /// New name.
+        name: DisplayName,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The key changed.
+    AccountKeyChanged {
+        /// New key.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The details changed (all of them, as they now are).
+    AccountDetailsChanged {
+        /// New details.
+        details: AccountDetails,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The provider credentials were replaced (same provider type).
+    ProviderCredentialsReplaced {
+        /// New settings, secrets sealed.
+        provider: ProviderSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The same credentials were sealed again with the current key.
+    ProviderCredentialsResealed {
+        /// The settings, secrets sealed with the current key.
+        provider: ProviderSettings,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The account was deleted.
+    AccountDeleted {
         /// When.
         at: DateTime<Utc>,
     },
@@ -85,6 +132,12 @@ impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
         match self {
             Self::AccountCreated { .. } => "AccountCreated",
+            Self::AccountRenamed { .. } => "AccountRenamed",
+            Self::AccountKeyChanged { .. } => "AccountKeyChanged",
+            Self::AccountDetailsChanged { .. } => "AccountDetailsChanged",
+            Self::ProviderCredentialsReplaced { .. } => "ProviderCredentialsReplaced",
+            Self::ProviderCredentialsResealed { .. } => "ProviderCredentialsResealed",
+            Self::AccountDeleted { .. } => "AccountDeleted",
             Self::AgentAddedToAccount { .. } => "AgentAddedToAccount",
             Self::AgentRemovedFromAccount { .. } => "AgentRemovedFromAccount",
             Self::RoutingQueueSet { .. } => "RoutingQueueSet",

@@ -2,12 +2,16 @@
 //! allowed to work it and where its new interactions are routed.
 
 mod commands;
+mod details;
 mod events;
 pub mod key_claim;
 #[cfg(test)]
 mod tests;
 
 pub use commands::AccountCommand;
+pub use details::{
+    AccountDescription, AccountDetails, AccountFieldError, DetailsPatch, ProxyToken, PublicDomain,
+};
 pub use events::AccountEvent;
 pub use key_claim::AccountKeyClaim;
 
@@ -24,6 +28,9 @@ use crate::{AccountKey, AgentId, ContactListId, Decider, DisplayName, MessageTex
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SealedSecret(pub String);
+
+/// What reads show instead of a secret: not even a suffix of it is revealed.
+pub const MASKED_SECRET: &str = "********";
 
 /// Meta Cloud API settings for one business number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +139,51 @@ pub enum ProviderSettings {
 }
 
 impl ProviderSettings {
+    /// The same settings with every secret passed through `f` (masking, re-sealing); the
+    /// first error stops it. Every secret is a `SealedSecret` field, so none can be missed.
+    pub fn try_map_secrets<E>(
+        &self,
+        mut f: impl FnMut(&SealedSecret) -> Result<SealedSecret, E>,
+    ) -> Result<ProviderSettings, E> {
+        let mut out = self.clone();
+        match &mut out {
+            ProviderSettings::Meta(m) => {
+                m.access_token = f(&m.access_token)?;
+                m.app_secret = f(&m.app_secret)?;
+                m.verify_token = f(&m.verify_token)?;
+            }
+            ProviderSettings::Twilio(t) => t.auth_token = f(&t.auth_token)?,
+            ProviderSettings::Sinch(x) => {
+                x.key_secret = f(&x.key_secret)?;
+                x.webhook_secret = f(&x.webhook_secret)?;
+            }
+            ProviderSettings::Kaleyra(k) => {
+                k.api_key = f(&k.api_key)?;
+                match &mut k.callback_auth {
+                    KaleyraCallbackAuth::SharedHeader { value, .. } => *value = f(value)?,
+                    KaleyraCallbackAuth::Basic { password, .. } => *password = f(password)?,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every secret of these settings.
+    pub fn secrets(&self) -> Vec<SealedSecret> {
+        let mut all = Vec::new();
+        let _ = self.try_map_secrets::<()>(|s| {
+            all.push(s.clone());
+            Ok(s.clone())
+        });
+        all
+    }
+
+    /// The settings with every secret replaced by [`MASKED_SECRET`], for reads and history.
+    pub fn masked(&self) -> ProviderSettings {
+        let masked = self.try_map_secrets::<()>(|_| Ok(SealedSecret(MASKED_SECRET.to_owned())));
+        masked.unwrap_or_else(|()| self.clone())
+    }
+
     /// The provider's name, as the API and metrics spell it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -183,6 +235,14 @@ pub enum AccountError {
     /// The channel rules break a rule.
     #[error(transparent)]
     InvalidRules(RulesError),
+    /// New credentials of another provider type than the account's.
+    #[error("the provider type cannot change (the account uses `{from}`, the credentials are for `{to}`)")]
+    ProviderTypeChange {
+        /// The account's provider type.
+        from: &'static str,
+        /// The credentials' provider type.
+        to: &'static str,
+    },
 }
 
 /// The state folded from an account's events.
@@ -215,16 +275,44 @@ pub struct Account {
     /// Offer notifications; `None`: the built-in default (see `workers::feed`).
     #[serde(default)]
     pub notification: Option<NotificationSettings>,
+    /// Description, phone, default list, public domain.
+    #[serde(default)]
+    pub details: AccountDetails,
+    /// The proxy token (`None` only for accounts created before it existed).
+    #[serde(default)]
+    pub proxy_token: Option<ProxyToken>,
+    /// Whether the account was deleted: it then refuses every command, its provider settings
+    /// are dropped (no webhook is accepted, nothing is sent) and reads answer "not found".
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl Account {
+    /// Whether the account exists now (created and not deleted).
+    pub fn exists(&self) -> bool {
+        self.created && !self.deleted
+    }
 }
 
 impl Account {
     fn fold(&mut self, event: AccountEvent) {
         match event {
-            AccountEvent::AccountCreated { name, key, provider, .. } => {
+            AccountEvent::AccountCreated { name, key, provider, details, proxy_token, .. } => {
                 self.created = true;
                 self.name = Some(name);
                 self.key = Some(key);
                 self.provider = Some(provider);
+                self.details = details;
+                self.proxy_token = proxy_token;
+            }
+            AccountEvent::AccountRenamed { name, .. } => self.name = Some(name),
+            AccountEvent::AccountKeyChanged { key, .. } => self.key = Some(key),
+            AccountEvent::AccountDetailsChanged { details, .. } => self.details = details,
+            AccountEvent::ProviderCredentialsReplaced { provider, .. }
+            | AccountEvent::ProviderCredentialsResealed { provider, .. } => self.provider = Some(provider),
+            AccountEvent::AccountDeleted { .. } => {
+                self.deleted = true;
+                self.provider = None;
             }
             AccountEvent::AgentAddedToAccount { agent_id, .. } => {
                 self.agents.insert(agent_id);
@@ -248,18 +336,71 @@ impl Account {
     }
 }
 
+impl Account {
+    fn same_provider_type(&self, provider: &ProviderSettings) -> Result<(), AccountError> {
+        match &self.provider {
+            Some(current) if current.kind() != provider.kind() => {
+                Err(AccountError::ProviderTypeChange { from: current.kind(), to: provider.kind() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Decider for Account {
     fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountCommand as C;
         use AccountEvent as E;
         match command {
-            C::Create { name, key, provider, at } => {
+            C::Create { name, key, provider, details, proxy_token, at } => {
                 if self.created {
                     return Err(AccountError::AlreadyExists);
                 }
-                Ok(vec![E::AccountCreated { name, key, provider, at }])
+                Ok(vec![E::AccountCreated {
+                    name,
+                    key,
+                    provider,
+                    details,
+                    proxy_token: Some(proxy_token),
+                    at,
+                }])
             }
-            _ if !self.created => Err(AccountError::NotFound),
+            _ if !self.exists() => Err(AccountError::NotFound),
+            C::Rename { name, at } => Ok(if self.name.as_ref() == Some(&name) {
+                vec![]
+            } else {
+                vec![E::AccountRenamed { name, at }]
+            }),
+            C::ChangeKey { key, at } => Ok(if self.key.as_ref() == Some(&key) {
+                vec![]
+            } else {
+                vec![E::AccountKeyChanged { key, at }]
+            }),
+            C::ChangeDetails { patch, at } => {
+                let details = patch.applied_to(&self.details);
+                Ok(if details == self.details {
+                    vec![]
+                } else {
+                    vec![E::AccountDetailsChanged { details, at }]
+                })
+            }
+            C::ReplaceProvider { provider, at } => {
+                self.same_provider_type(&provider)?;
+                Ok(if self.provider.as_ref() == Some(&provider) {
+                    vec![]
+                } else {
+                    vec![E::ProviderCredentialsReplaced { provider, at }]
+                })
+            }
+            C::ResealProvider { provider, at } => {
+                self.same_provider_type(&provider)?;
+                Ok(if self.provider.as_ref() == Some(&provider) {
+                    vec![]
+                } else {
+                    vec![E::ProviderCredentialsResealed { provider, at }]
+                })
+            }
+            C::Delete { at } => Ok(vec![E::AccountDeleted { at }]),
             // Membership changes are idempotent: repeating one records nothing.
             C::AddAgent { agent_id, at } => Ok(if self.agents.contains(&agent_id) {
                 vec![]

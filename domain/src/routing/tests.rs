@@ -82,6 +82,8 @@ impl World {
                 name: DisplayName::parse("Support").expect("valid"),
                 key: AccountKey::parse("SUP").expect("valid"),
                 provider: meta(),
+                details: Default::default(),
+                proxy_token: None,
                 at: t0(),
             },
         );
