@@ -242,6 +242,7 @@ async fn apply_interaction(
             let reason = match reason {
                 SystemClose::Inactivity { .. } => "inactivity",
                 SystemClose::PlanStep { .. } => "plan_step",
+                SystemClose::NotWhitelisted => "not_whitelisted",
             };
             sqlx::query(
                 "UPDATE interaction_list SET status = 'disposed', closed_at = $2, disposed_at = $2, disposition = $3,

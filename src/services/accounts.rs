@@ -99,7 +99,8 @@ async fn list_exists(core: &Core, list: ContactListId) -> Result<bool, AccountSe
         .state(&list.to_string())
         .await
         .map_err(|e| AccountServiceError::Unavailable(e.to_string()))?;
-    Ok(snapshot.sequence > 0)
+    // A deleted list is as good as none: it cannot become a default list.
+    Ok(snapshot.state.exists())
 }
 
 async fn check_list(core: &Core, list: Option<ContactListId>) -> Result<(), AccountServiceError> {

@@ -6,17 +6,26 @@
 //! points at the current interaction and moves the pointer with a compare-and-set, so two
 //! nodes or two concurrent webhooks agree on one interaction. The provider message id is
 //! unique in the log, so a redelivery appends nothing wherever it is routed.
+//!
+//! Only a message that opens a NEW interaction asks the contact manager anything (one
+//! indexed query, and none at all when the account has no whitelist, default list or
+//! list condition): which lists hold the number (routing's `in_contact_list`), the
+//! whitelist's verdict, and whether to save the number to the account's default list.
 
+use std::collections::BTreeSet;
 use switchboard_domain::account::Account;
 use switchboard_domain::contact::{ContactCommand, ContactError};
+
 use switchboard_domain::interaction::{
     DeliveryStatus, InboundContent, InteractionCommand, InteractionError, ProviderFailure, RoutingSetup,
+    Screening,
 };
-use switchboard_domain::{AccountId, ContactId, InteractionId, MessageId, PhoneNumber};
+use switchboard_domain::{AccountId, ContactId, ContactListId, InteractionId, MessageId, PhoneNumber};
 
 use crate::core::{Cause, Core};
 use crate::providers::{self, InboundBody, InboundMessage, StatusUpdate};
 use crate::runtime::CommandError;
+use crate::services::contacts;
 
 /// How many times the contact pointer may move under us before giving up.
 const MAX_ROUTING_ATTEMPTS: usize = 5;
@@ -90,29 +99,32 @@ pub async fn record_message(
     let contact_id = ContactId { account_id, phone: valid.customer.clone() }.to_string();
     let cause = Cause::Provider(provider);
     let metadata = core.metadata(&cause, &msg.provider_message_id);
-    let receive = |at| InteractionCommand::ReceiveCustomerMessage {
-        account_id,
-        customer: valid.customer.clone(),
-        customer_name: msg.profile_name.clone(),
-        routing: account.routing_plan.clone().map(|plan| RoutingSetup {
-            plan,
-            rules: account.rules.clone(),
-            contact_lists: Default::default(),
-        }),
-        seed: uuid::Uuid::now_v7(),
-        message_id: MessageId::new(),
-        provider_message_id: msg.provider_message_id.clone(),
-        content: content(&msg.body),
-        sent_at: msg.timestamp,
-        at,
+    let receive = |at, contact_lists: BTreeSet<ContactListId>, screening: Screening| {
+        InteractionCommand::ReceiveCustomerMessage {
+            account_id,
+            customer: valid.customer.clone(),
+            customer_name: msg.profile_name.clone(),
+            routing: account.routing_plan.clone().map(|plan| RoutingSetup {
+                plan,
+                rules: account.rules.clone(),
+                contact_lists,
+            }),
+            screening,
+            seed: uuid::Uuid::now_v7(),
+            message_id: MessageId::new(),
+            provider_message_id: msg.provider_message_id.clone(),
+            content: content(&msg.body),
+            sent_at: msg.timestamp,
+            at,
+        }
     };
-
     for _ in 0..MAX_ROUTING_ATTEMPTS {
         let now = core.clock.now();
         let current = core.contacts.state(&contact_id).await.map_err(unavailable)?.state.current;
         if let Some(interaction_id) = current {
-            match core.interactions.execute(&interaction_id.to_string(), receive(now), metadata.clone()).await
-            {
+            // Joining: what the contact manager says does not matter (ignored by the domain).
+            let join = receive(now, BTreeSet::new(), Screening::Admitted);
+            match core.interactions.execute(&interaction_id.to_string(), join, metadata.clone()).await {
                 Ok(events) => return Ok((!events.is_empty()).then_some(interaction_id)),
                 Err(CommandError::DuplicateProviderMessage) => return Ok(None),
                 Err(CommandError::Rejected(InteractionError::NotJoinable)) => {}
@@ -126,15 +138,34 @@ pub async fn record_message(
             Err(CommandError::Rejected(ContactError::CurrentInteractionChanged { .. })) => continue,
             Err(e) => return Err(unavailable(e)),
         }
-        return match core
-            .interactions
-            .execute(&interaction_id.to_string(), receive(now), metadata.clone())
+        // Only a message that opens a new interaction gets here: the one lookup.
+        let new_contact =
+            contacts::on_new_interaction(core, account, contacts::default_list_of(account), &valid.customer)
+                .await
+                .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        let open = receive(now, new_contact.lists.clone(), new_contact.screening.clone());
+        let opened =
+            match core.interactions.execute(&interaction_id.to_string(), open, metadata.clone()).await {
+                Ok(events) => (!events.is_empty()).then_some(interaction_id),
+                Err(CommandError::DuplicateProviderMessage) => None,
+                Err(e) => return Err(unavailable(e)),
+            };
+        if let (Some(_), Some(list)) = (opened, new_contact.save_to) {
+            // The message is recorded; failing to save the card must not make the provider
+            // redeliver it (the redelivery would join, and never save either).
+            if let Err(e) = contacts::save_unknown(
+                core,
+                list,
+                &valid.customer,
+                msg.profile_name.as_deref(),
+                &msg.provider_message_id,
+            )
             .await
-        {
-            Ok(events) => Ok((!events.is_empty()).then_some(interaction_id)),
-            Err(CommandError::DuplicateProviderMessage) => Ok(None),
-            Err(e) => Err(unavailable(e)),
-        };
+            {
+                tracing::warn!(error = %e, %account_id, "saving an unknown number to the default list failed");
+            }
+        }
+        return Ok(opened);
     }
     Err(IngestError::Unavailable("the contact's interaction kept changing".into()))
 }

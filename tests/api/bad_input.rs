@@ -129,6 +129,7 @@ async fn a_redelivery_routed_to_a_newer_interaction_is_refused_by_the_log_itself
         customer: switchboard_domain::PhoneNumber::parse("+15551234567").expect("phone"),
         customer_name: None,
         routing: None,
+        screening: Default::default(),
         seed: uuid::Uuid::new_v4(),
         message_id: switchboard_domain::MessageId::new(),
         provider_message_id: "wamid.FAKEIN0001".into(),

@@ -24,6 +24,21 @@ pub struct RoutingSetup {
     pub contact_lists: BTreeSet<ContactListId>,
 }
 
+/// The whitelist's verdict on the number that opens a new interaction (decided by the caller
+/// from the account's whitelist and the lists the number was in before this message).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Screening {
+    /// Routed as usual (no whitelist, or the number is in one of its lists).
+    #[default]
+    Admitted,
+    /// The number is in none of the whitelisted lists: send `reply` (if any) and close;
+    /// the routing plan never starts and no agent is offered it.
+    NotWhitelisted {
+        /// The account's automatic reply.
+        reply: Option<MessageText>,
+    },
+}
+
 /// Commands on the Interaction aggregate.
 // `ReceiveCustomerMessage` carries the routing plan and is far larger than the rest; commands
 // are built once and moved straight into `decide`, so boxing it would only add an allocation.
@@ -41,6 +56,8 @@ pub enum InteractionCommand {
         /// How a new interaction is routed (the account's plan and rules); `None` leaves it
         /// unrouted. Ignored when the message joins an open interaction.
         routing: Option<RoutingSetup>,
+        /// The whitelist's verdict; ignored when the message joins an open interaction.
+        screening: Screening,
         /// A fresh id from which the ids of automatic replies sent by the plan are derived.
         seed: Uuid,
         /// Our id for the message.

@@ -24,7 +24,7 @@ mod events;
 #[cfg(test)]
 mod tests;
 
-pub use commands::{InteractionCommand, RoutingSetup};
+pub use commands::{InteractionCommand, RoutingSetup, Screening};
 pub use content::{
     ContentError, MAX_CAPTION_CHARS, MAX_TEMPLATE_PARAMETERS, MEDIA_KINDS, MediaBlob, OutboundMedia,
     TemplateMessage, parse_content_type,
@@ -41,7 +41,8 @@ use crate::routing::{
     ChannelRules, Condition, RoutingPlan, StepAction, Target, TargetReason, WithdrawReason,
 };
 use crate::{
-    AccountId, AgentId, ContactListId, Decider, DispositionCode, MessageId, PhoneNumber, QueueId, Tag,
+    AccountId, AgentId, ContactListId, Decider, DispositionCode, MessageId, MessageText, PhoneNumber,
+    QueueId, Tag,
 };
 
 /// How long after the customer's last message a new one still joins the interaction, and
@@ -137,6 +138,9 @@ pub enum Closer {
 /// The system disposition of an interaction closed for inactivity (seed); it cannot be deleted.
 pub const CLOSED_FOR_INACTIVITY: &str = "Closed for inactivity";
 
+/// The system disposition of an interaction closed because its number is not whitelisted.
+pub const NOT_WHITELISTED: &str = "Not whitelisted";
+
 /// Why the system closed an interaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -151,6 +155,8 @@ pub enum SystemClose {
         /// The step (0-based).
         step: usize,
     },
+    /// The account's whitelist is on and the number was in none of its lists.
+    NotWhitelisted,
 }
 
 /// Why an interaction command was refused.
@@ -648,6 +654,21 @@ impl Emitter {
         self.emit(InteractionEvent::InteractionClosedBySystem { reason, disposition, at });
     }
 
+    /// The whitelist turned the number away: the automatic reply (if any; sent by the outbox
+    /// like a plan's) and a system close with its reason, before any routing.
+    fn refuse_not_whitelisted(&mut self, reply: Option<MessageText>, seed: Uuid, at: DateTime<Utc>) {
+        if let (Some(text), Some(account_id), Some(to)) =
+            (reply, self.state.account_id, self.state.customer.clone())
+        {
+            let message_id = MessageId::derived(seed, self.replies);
+            self.replies += 1;
+            // `step` is 0: no plan step sent it; the close that follows in the same commit
+            // says why it was sent.
+            self.emit(InteractionEvent::AutoReplySent { account_id, message_id, to, text, step: 0, at });
+        }
+        self.close_by_system(SystemClose::NotWhitelisted, not_whitelisted(), at);
+    }
+
     /// Runs the plan from `from` until a waiting step, a close, or the end of the plan.
     fn run_plan(&mut self, from: usize, seed: Uuid, at: DateTime<Utc>) {
         use InteractionEvent as E;
@@ -756,6 +777,7 @@ impl Decider for Interaction {
                 customer,
                 customer_name,
                 routing,
+                screening,
                 seed,
                 message_id,
                 provider_message_id,
@@ -787,6 +809,10 @@ impl Decider for Interaction {
                             at,
                         });
                         em.emit(received);
+                        if let Screening::NotWhitelisted { reply } = screening {
+                            em.refuse_not_whitelisted(reply, seed, at);
+                            return Ok(em.events);
+                        }
                         if let Some(RoutingSetup { plan, rules, contact_lists }) = routing {
                             em.emit(E::RoutingStarted { plan, rules, contact_lists, at });
                             em.run_plan(0, seed, at);
@@ -1090,6 +1116,11 @@ impl Decider for Interaction {
 /// The system disposition of an inactivity close.
 fn closed_for_inactivity() -> DispositionCode {
     DispositionCode::parse(CLOSED_FOR_INACTIVITY).expect("the constant is a valid disposition")
+}
+
+/// The system disposition of a close by the whitelist.
+fn not_whitelisted() -> DispositionCode {
+    DispositionCode::parse(NOT_WHITELISTED).expect("the constant is a valid disposition")
 }
 
 crate::impl_aggregate!(Interaction, "Interaction", InteractionCommand, InteractionEvent, InteractionError);

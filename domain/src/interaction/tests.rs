@@ -54,6 +54,7 @@ impl Fixture {
             customer: self.customer.clone(),
             customer_name: Some("Jane".into()),
             routing: None,
+            screening: Screening::Admitted,
             seed: self.seed,
             message_id,
             provider_message_id: wamid.into(),
@@ -642,6 +643,7 @@ impl Fixture {
             customer: self.customer.clone(),
             customer_name: Some("Jane".into()),
             routing: Some(self.setup(plan, ChannelRules::default())),
+            screening: Screening::Admitted,
             seed: self.seed,
             message_id: self.first_message,
             provider_message_id: "wamid.1".into(),
@@ -1804,4 +1806,148 @@ fn an_interaction_opened_in_a_queue_before_routing_plans_waits_there() {
         .given(legacy)
         .when(offer(f.agent, 1, 0, true, f.queue_a()))
         .then_expect_events(vec![offer_made(f.agent, 1, 0, f.queue_a())]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Whitelist
+// ---------------------------------------------------------------------------------------
+
+impl Fixture {
+    /// The first message of an interaction whose number the whitelist turned away.
+    fn open_not_whitelisted(&self, routing: Option<RoutingSetup>, reply: Option<MessageText>) -> C {
+        C::ReceiveCustomerMessage {
+            account_id: self.account_id,
+            customer: self.customer.clone(),
+            customer_name: Some("Jane".into()),
+            routing,
+            screening: Screening::NotWhitelisted { reply },
+            seed: self.seed,
+            message_id: self.first_message,
+            provider_message_id: "wamid.1".into(),
+            content: InboundContent::Text { body: "hello".into() },
+            sent_at: t(0),
+            at: t(0),
+        }
+    }
+
+    fn not_whitelisted_prefix(&self) -> Vec<E> {
+        vec![
+            E::InteractionOpened {
+                account_id: self.account_id,
+                customer: self.customer.clone(),
+                customer_name: Some("Jane".into()),
+                queue_id: None,
+                at: t(0),
+            },
+            E::CustomerMessageReceived {
+                account_id: self.account_id,
+                message_id: self.first_message,
+                provider_message_id: "wamid.1".into(),
+                content: InboundContent::Text { body: "hello".into() },
+                sent_at: t(0),
+                at: t(0),
+            },
+        ]
+    }
+
+    fn closed_not_whitelisted(&self) -> E {
+        E::InteractionClosedBySystem {
+            reason: SystemClose::NotWhitelisted,
+            disposition: DispositionCode::parse(NOT_WHITELISTED).expect("valid"),
+            at: t(0),
+        }
+    }
+}
+
+#[test]
+fn a_number_outside_the_whitelist_gets_the_reply_and_is_closed_without_routing() {
+    let f = Fixture::new();
+    let reply = MessageText::parse("This number only serves registered customers").expect("text");
+    let plan = RoutingPlan::single_queue(f.queue_id);
+    let mut expected = f.not_whitelisted_prefix();
+    expected.push(E::AutoReplySent {
+        account_id: f.account_id,
+        message_id: MessageId::derived(f.seed, 0),
+        to: f.customer.clone(),
+        text: reply.clone(),
+        step: 0,
+        at: t(0),
+    });
+    expected.push(f.closed_not_whitelisted());
+    Given::with(())
+        .given_no_previous_events()
+        .when(f.open_not_whitelisted(Some(f.setup(plan, ChannelRules::default())), Some(reply)))
+        .then_expect_events(expected);
+}
+
+#[test]
+fn without_a_reply_or_a_plan_a_number_outside_the_whitelist_is_just_closed() {
+    let f = Fixture::new();
+    let mut expected = f.not_whitelisted_prefix();
+    expected.push(f.closed_not_whitelisted());
+    Given::with(())
+        .given_no_previous_events()
+        .when(f.open_not_whitelisted(None, None))
+        .then_expect_events(expected);
+}
+
+#[test]
+fn an_interaction_closed_by_the_whitelist_takes_no_offer_and_no_further_message() {
+    let f = Fixture::new();
+    let mut history = f.not_whitelisted_prefix();
+    history.push(f.closed_not_whitelisted());
+    let mut state = Interaction::default();
+    for e in history.clone() {
+        state.fold(e);
+    }
+    assert_eq!(state.stage, Stage::Disposed);
+    assert!(state.routing.is_none() && state.target.is_none());
+    Given::with(())
+        .given(history.clone())
+        .when(offer(f.agent, 1, 0, false, f.queue_a()))
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(history)
+        .when(f.receive("wamid.2", MessageId::new(), t(1)))
+        .then_expect_error(InteractionError::NotJoinable);
+}
+
+#[test]
+fn the_screening_of_a_message_that_joins_an_open_interaction_is_ignored() {
+    let f = Fixture::new();
+    let joining = match f.receive("wamid.2", MessageId::new(), t(1)) {
+        C::ReceiveCustomerMessage {
+            account_id,
+            customer,
+            customer_name,
+            routing,
+            seed,
+            message_id,
+            provider_message_id,
+            content,
+            sent_at,
+            at,
+            ..
+        } => C::ReceiveCustomerMessage {
+            account_id,
+            customer,
+            customer_name,
+            routing,
+            seed,
+            message_id,
+            provider_message_id,
+            content,
+            sent_at,
+            at,
+            screening: Screening::NotWhitelisted { reply: None },
+        },
+        other => other,
+    };
+    let events = Given::with(())
+        .given(vec![f.opened(t(0)), f.received("wamid.1", MessageId::new(), t(0))])
+        .when(joining)
+        .inspect_result();
+    let events = events.expect("joins");
+    assert_eq!(events.len(), 1);
+    assert!(matches!(events[0], E::CustomerMessageReceived { .. }));
 }
