@@ -233,10 +233,12 @@ impl Core {
         ])
     }
 
-    /// Where a provider posts an account's webhooks, if the public URL is known.
-    pub fn receive_url(&self, account_id: &str) -> Option<String> {
-        (!self.public_url.is_empty())
-            .then(|| format!("{}/webhooks/whatsapp/{account_id}", self.public_url.trim_end_matches('/')))
+    /// Where a provider posts an account's webhooks: under the account's own public domain
+    /// if it has one (the seed's "Proxy or Motion Domain"), else the server's public URL;
+    /// `None` if neither is known.
+    pub fn receive_url(&self, account_id: &str, public_domain: Option<&str>) -> Option<String> {
+        let base = public_domain.unwrap_or(&self.public_url);
+        (!base.is_empty()).then(|| format!("{}/webhooks/whatsapp/{account_id}", base.trim_end_matches('/')))
     }
 
     /// A link the provider can fetch a stored blob from, valid for a day.

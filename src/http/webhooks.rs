@@ -116,6 +116,7 @@ fn authenticate_and_parse(
     req: &HttpRequest,
     body: &[u8],
     provider: &ProviderSettings,
+    public_domain: Option<&str>,
 ) -> Result<(WebhookBatch, String), ApiError> {
     let sealer = &state.core.sealer;
     match provider {
@@ -128,11 +129,13 @@ fn authenticate_and_parse(
         }
         ProviderSettings::Twilio(settings) => {
             let auth_token = sealer.open(&settings.auth_token).map_err(ApiError::internal)?;
-            // Twilio signs the URL it called plus the decoded form pairs; the public URL is
-            // configured (never taken from the Host header, which a proxy may rewrite).
+            // Twilio signs the URL it called plus the decoded form pairs; that base is
+            // configured (the account's public domain, else the server's public URL), never
+            // taken from the Host header, which a proxy may rewrite.
             let params = twilio::parse_form(body).map_err(malformed)?;
             let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or_else(|| req.path());
-            let url = format!("{}{path_and_query}", state.public_url.trim_end_matches('/'));
+            let base = public_domain.unwrap_or(&state.public_url);
+            let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
             let signature = req.headers().get(twilio::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
             twilio::verify_signature(&auth_token, &url, &params, signature)
                 .map_err(|e| signature_error(e, twilio::SIGNATURE_HEADER))?;
@@ -204,7 +207,8 @@ async fn receive_inner(
     let body = read_body(req, payload).await?;
     let (account_id, account, provider) = account(state, raw_id).await?;
     *provider_name = provider.kind();
-    let (batch, business_id) = authenticate_and_parse(state, req, &body, &provider)?;
+    let public_domain = account.details.public_domain.as_ref().map(AsRef::as_ref);
+    let (batch, business_id) = authenticate_and_parse(state, req, &body, &provider, public_domain)?;
     // One callback URL may receive several numbers' traffic (a Meta app, a Twilio account):
     // only this account's number is recorded here.
     let (ours, foreign): (Vec<_>, Vec<_>) =

@@ -186,7 +186,8 @@ async fn send(core: &Core, msg: &Claimed) -> SendOutcome {
                 Ok(t) => t,
                 Err(e) => return unreadable_credentials(e),
             };
-            let callback = core.receive_url(&msg.account_id);
+            let public_domain = account.details.public_domain.as_ref().map(AsRef::as_ref);
+            let callback = core.receive_url(&msg.account_id, public_domain);
             TwilioClient::new(core.http.clone())
                 .send(
                     &twilio.api_base_url,

@@ -154,3 +154,36 @@ async fn twilio_accounts_have_no_meta_handshake_and_need_valid_credentials() {
     assert_eq!(r.json::<Value>().await.expect("json")["error"]["code"], "invalid_phone_number");
     app.stop().await;
 }
+
+/// An account behind its own public domain (the seed's "Proxy or Motion Domain"): its
+/// receive URL is under that domain, and Twilio's signature, made over the URL Twilio called,
+/// verifies against it, not against the server's own URL.
+#[actix_web::test]
+async fn an_account_behind_its_own_public_domain_verifies_twilio_signatures_over_it() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let account_id = twilio_account(&app).await;
+    let domain = "https://wa.example.com/switchboard";
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/accounts/{account_id}")))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"public_domain": domain}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 200);
+    let account: Value = r.json().await.expect("json");
+    let receive_url = format!("{domain}/webhooks/whatsapp/{account_id}");
+    assert_eq!(account["receive_url"], receive_url.as_str());
+
+    let inbound = fixture("twilio_inbound_text.form");
+    let params = twilio::parse_form(&inbound).expect("form");
+    let over_server = sign(&app, &account_id, &inbound);
+    let r = post_form(&app, &account_id, &inbound, Some(over_server)).await;
+    assert_eq!(r.status(), 401, "signed over the server's URL: not the URL Twilio was given");
+    let over_domain = twilio::expected_signature(AUTH_TOKEN, &receive_url, &params);
+    assert_eq!(post_form(&app, &account_id, &inbound, Some(over_domain)).await.status(), 200);
+    app.settle().await;
+    assert_eq!(app.count_events(Some("CustomerMessageReceived")).await, 1);
+    app.stop().await;
+}
