@@ -11,14 +11,7 @@ use crate::helpers::*;
 
 /// A Meta text webhook from `from` (digits) with profile name Jane.
 fn text(wamid: &str, from: &str, body: &str) -> Vec<u8> {
-    json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
-        "value": {"messaging_product": "whatsapp",
-                  "metadata": {"display_phone_number": "15557654321", "phone_number_id": "100000000000002"},
-                  "contacts": [{"profile": {"name": "Jane"}, "wa_id": from}],
-                  "messages": [{"from": from, "id": wamid, "timestamp": "1767607200",
-                                "type": "text", "text": {"body": body}}]}}]}]})
-    .to_string()
-    .into_bytes()
+    meta_text(wamid, from, "Jane", body)
 }
 
 async fn patch(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {

@@ -422,3 +422,27 @@ impl Ws {
         }
     }
 }
+
+/// A Meta text webhook from `from` (digits) with its own message id and the sender's
+/// WhatsApp profile name.
+pub fn meta_text(wamid: &str, from: &str, profile_name: &str, body: &str) -> Vec<u8> {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+        "value": {"messaging_product": "whatsapp",
+                  "metadata": {"display_phone_number": "15557654321", "phone_number_id": "100000000000002"},
+                  "contacts": [{"profile": {"name": profile_name}, "wa_id": from}],
+                  "messages": [{"from": from, "id": wamid, "timestamp": "1767607200",
+                                "type": "text", "text": {"body": body}}]}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+/// Lets the Graph API mock accept every send (automatic replies, agents' texts).
+pub async fn accept_meta_sends(app: &TestApp) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method("POST"))
+        .and(path("/v23.0/100000000000002/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("meta_send_response.json")))
+        .mount(&app.graph)
+        .await;
+}
