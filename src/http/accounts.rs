@@ -322,8 +322,6 @@ pub async fn remove_account_agent(
     let agent_id: AgentId = parse_id(&raw_agent, "agent_not_found")?;
     let core = &state.core;
     let cmd = switchboard_domain::account::AccountCommand::RemoveAgent { agent_id, at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -498,9 +498,7 @@ pub async fn add_account_agent(
     let agent_id = existing_agent(&state, &body.agent_id).await?;
     let core = &state.core;
     let cmd = AccountCommand::AddAgent { agent_id, at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -529,9 +527,7 @@ pub async fn set_routing(
         return Err(ApiError::not_found("queue_not_found", "no such queue"));
     }
     let cmd = AccountCommand::SetRoutingQueue { queue_id, at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -556,9 +552,7 @@ pub async fn set_recontact_template(
     };
     let core = &state.core;
     let cmd = AccountCommand::SetRecontactTemplate { template, at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -588,9 +582,7 @@ pub async fn set_routing_plan(
     let account_id: AccountId = parse_id(&path, "account_not_found")?;
     let core = &state.core;
     let cmd = AccountCommand::SetRoutingPlan { plan: body.into_inner(), at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -627,9 +619,7 @@ pub async fn set_channel_rules(
     let account_id: AccountId = parse_id(&path, "account_not_found")?;
     let core = &state.core;
     let cmd = AccountCommand::SetChannelRules { rules: body.into_inner(), at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

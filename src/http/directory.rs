@@ -720,9 +720,7 @@ pub async fn put_whitelist(
     let whitelist = Whitelist { enabled: body.enabled, lists, reply };
     let core = &state.core;
     let cmd = AccountCommand::SetWhitelist { whitelist, at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     let account = core.accounts.state(&account_id.to_string()).await?.state;
     Ok(HttpResponse::Ok().json(whitelist_view(&account.whitelist)))
 }

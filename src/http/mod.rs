@@ -43,6 +43,22 @@ pub struct AppState {
     pub public_url: String,
 }
 
+impl AppState {
+    /// Runs one command on an account on the caller's behalf (cause and the request's
+    /// correlation id in the events' metadata).
+    pub async fn account_command(
+        &self,
+        auth: &Auth,
+        req: &HttpRequest,
+        account_id: AccountId,
+        command: switchboard_domain::account::AccountCommand,
+    ) -> Result<(), ApiError> {
+        let metadata = self.core.metadata(&auth.cause(), &correlation_id(req));
+        self.core.accounts.execute(&account_id.to_string(), command, metadata).await?;
+        Ok(())
+    }
+}
+
 /// An authenticated caller, extracted from `Authorization: Bearer <token>`, or, on the
 /// websocket only (browsers cannot set headers there), the `access_token` query parameter.
 #[derive(Debug, Clone)]

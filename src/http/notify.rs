@@ -15,7 +15,7 @@ use switchboard_domain::account::{Account, AccountCommand, NotificationSettings}
 use switchboard_domain::notify::Template;
 use utoipa::{OpenApi, ToSchema};
 
-use super::{ApiError, AppState, Auth, correlation_id, parse_id};
+use super::{ApiError, AppState, Auth, parse_id};
 use crate::auth::Role;
 use crate::workers::feed::{NotificationContext, effective_notification, render_notification};
 
@@ -139,9 +139,7 @@ pub async fn set_notification(
     let notification = parse_settings(&body)?;
     let core = &state.core;
     let cmd = AccountCommand::SetNotification { notification, at: core.clock.now() };
-    core.accounts
-        .execute(&account_id.to_string(), cmd, core.metadata(&auth.cause(), &correlation_id(&req)))
-        .await?;
+    state.account_command(&auth, &req, account_id, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

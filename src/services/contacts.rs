@@ -42,11 +42,6 @@ fn plan_asks_lists(plan: &RoutingPlan) -> bool {
         .any(|s| matches!(&s.action, StepAction::GoTo { condition: Condition::InContactList { .. }, .. }))
 }
 
-/// The account's default contact list (where unknown numbers are saved).
-pub fn default_list_of(account: &Account) -> Option<ContactListId> {
-    account.details.default_list
-}
-
 /// What ingest needs to open a new interaction.
 #[derive(Debug, Default)]
 pub struct NewContact {
@@ -63,9 +58,9 @@ pub struct NewContact {
 pub async fn on_new_interaction(
     core: &Core,
     account: &Account,
-    default_list: Option<ContactListId>,
     phone: &PhoneNumber,
 ) -> Result<NewContact, sqlx::Error> {
+    let default_list = account.details.default_list;
     let asks = account.routing_plan.as_ref().is_some_and(plan_asks_lists);
     if !account.whitelist.enabled && default_list.is_none() && !asks {
         return Ok(NewContact::default());

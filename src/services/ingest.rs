@@ -139,10 +139,9 @@ pub async fn record_message(
             Err(e) => return Err(unavailable(e)),
         }
         // Only a message that opens a new interaction gets here: the one lookup.
-        let new_contact =
-            contacts::on_new_interaction(core, account, contacts::default_list_of(account), &valid.customer)
-                .await
-                .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        let new_contact = contacts::on_new_interaction(core, account, &valid.customer)
+            .await
+            .map_err(|e| IngestError::Unavailable(e.to_string()))?;
         let open = receive(now, new_contact.lists.clone(), new_contact.screening.clone());
         let opened =
             match core.interactions.execute(&interaction_id.to_string(), open, metadata.clone()).await {

@@ -189,22 +189,22 @@ impl Router {
         // Decisions on different interactions are independent aggregates: issue them
         // concurrently (one commit does not wait for another's), each interaction's own
         // decisions in order (a ring-all round's attempts 1, 2, 3…).
-        let mut by_interaction: Vec<(InteractionId, Vec<Decision>)> = Vec::new();
+        type Group = Vec<(Decision, InteractionCommand)>;
+        let mut by_interaction: Vec<(InteractionId, Group)> = Vec::new();
         let mut index = std::collections::HashMap::new();
         for decision in self.board.decide(now) {
-            let (interaction_id, _) = command_for(&decision, now);
+            let (interaction_id, command) = command_for(&decision, now);
             let slot = *index.entry(interaction_id).or_insert_with(|| {
                 by_interaction.push((interaction_id, Vec::new()));
                 by_interaction.len() - 1
             });
-            by_interaction[slot].1.push(decision);
+            by_interaction[slot].1.push((decision, command));
         }
         let results: Vec<Vec<(Decision, anyhow::Result<Outcome>)>> =
             futures_util::stream::iter(by_interaction)
                 .map(|(interaction_id, group)| async move {
                     let mut done = Vec::with_capacity(group.len());
-                    for decision in group {
-                        let (_, command) = command_for(&decision, now);
+                    for (decision, command) in group {
                         let meta = core.metadata(&CAUSE, &correlation(&decision));
                         let result =
                             core.interactions.execute(&interaction_id.to_string(), command, meta).await;

@@ -500,9 +500,9 @@ async fn an_unknown_number_is_saved_to_the_default_list_postgres() {
     auto_creation(Backend::Postgres).await;
 }
 
-/// The ingest side of auto-creation, driven with the default list passed in (what
-/// `default_list_of` will read from the account): an unknown number is to be saved, once;
-/// a number the whitelist turns away is not saved into a whitelisted default list.
+/// The ingest side of auto-creation, driven directly with the account's default list set:
+/// an unknown number is to be saved, once; a number the whitelist turns away is not saved
+/// into a whitelisted default list.
 async fn save_unknown_numbers(backend: Backend) {
     use switchboard::services::contacts;
     use switchboard_domain::PhoneNumber;
@@ -511,9 +511,19 @@ async fn save_unknown_numbers(backend: Backend) {
     let inbound = create_list(&app, "Inbound").await;
     let list: switchboard_domain::ContactListId = inbound.parse().expect("id");
     let phone = PhoneNumber::parse("+15551234567").expect("phone");
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/accounts/{account_id}")))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"default_list": inbound}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 200);
     let account = app.core.accounts.state(&account_id).await.expect("account").state;
+    assert_eq!(account.details.default_list, Some(list));
 
-    let found = contacts::on_new_interaction(&app.core, &account, Some(list), &phone).await.expect("lookup");
+    let found = contacts::on_new_interaction(&app.core, &account, &phone).await.expect("lookup");
     assert!(found.lists.is_empty());
     assert_eq!(found.save_to, Some(list));
     contacts::save_unknown(&app.core, list, &phone, Some("Jane Customer"), "test").await.expect("saved");
@@ -523,7 +533,7 @@ async fn save_unknown_numbers(backend: Backend) {
         (page["contacts"][0]["name"].clone(), page["contacts"][0]["created_by"].clone()),
         (json!("Jane Customer"), json!("auto"))
     );
-    let found = contacts::on_new_interaction(&app.core, &account, Some(list), &phone).await.expect("lookup");
+    let found = contacts::on_new_interaction(&app.core, &account, &phone).await.expect("lookup");
     assert_eq!((found.lists, found.save_to), ([list].into(), None), "known now: one lookup, nothing to save");
     assert_eq!(app.count_events(Some("ContactCardCreated")).await, 1);
 
@@ -536,8 +546,7 @@ async fn save_unknown_numbers(backend: Backend) {
     );
     let account = app.core.accounts.state(&account_id).await.expect("account").state;
     let stranger = PhoneNumber::parse("+15559876543").expect("phone");
-    let found =
-        contacts::on_new_interaction(&app.core, &account, Some(list), &stranger).await.expect("lookup");
+    let found = contacts::on_new_interaction(&app.core, &account, &stranger).await.expect("lookup");
     assert!(matches!(
         found.screening,
         switchboard_domain::interaction::Screening::NotWhitelisted { reply: None }
