@@ -33,6 +33,12 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn put(&self, bytes: &[u8]) -> Result<String, BlobError>;
     /// The bytes named `sha256`, if stored.
     async fn get(&self, sha256: &str) -> Result<Option<Vec<u8>>, BlobError>;
+    /// Deletes the bytes named `sha256` (an erasure or a deletion); `false` if they were not
+    /// there. Stores that cannot delete keep the default and report nothing deleted.
+    async fn delete(&self, sha256: &str) -> Result<bool, BlobError> {
+        let _ = sha256;
+        Ok(false)
+    }
 }
 
 /// Lowercase hex SHA-256 of the bytes.
@@ -92,6 +98,17 @@ impl BlobStore for LocalBlobStore {
         match tokio::fs::read(self.path(sha256)).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, sha256: &str) -> Result<bool, BlobError> {
+        if !valid_name(sha256) {
+            return Err(BlobError::BadName);
+        }
+        match tokio::fs::remove_file(self.path(sha256)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -224,6 +241,16 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(root.join(&sha[..2])).expect("dir").collect();
         assert_eq!(leftovers.len(), 1, "no temporary files are left behind");
         let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_blob_removes_it_once() {
+        let store = LocalBlobStore::new(temp_root());
+        let sha = store.put(b"erase me").await.expect("put");
+        assert!(store.delete(&sha).await.expect("delete"));
+        assert_eq!(store.get(&sha).await.expect("get"), None);
+        assert!(!store.delete(&sha).await.expect("second delete"));
+        assert!(matches!(store.delete("../x").await, Err(BlobError::BadName)));
     }
 
     #[tokio::test]

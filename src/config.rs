@@ -26,8 +26,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create an API token (e.g. the first admin token) and print it.
     CreateToken(TokenArgs),
-    /// Rebuild every projection from the beginning of the log, then exit.
-    RebuildProjections(DbArgs),
+    /// Rebuild every projection from the beginning of the log, then exit (stop the server
+    /// first). `--check` compares every read-model table before and after (exit 1 if any differs).
+    RebuildProjections(RebuildArgs),
+    /// Recompute every aggregate's hash chain; report the first broken link of each (exit 1
+    /// on any).
+    Verify(AuditArgs),
+    /// Write a signed checkpoint of every chain head (keep it off this machine).
+    Checkpoint(CheckpointArgs),
+    /// Check a checkpoint: signature, every head still present and unchanged, chains valid
+    /// (exit 1 otherwise).
+    CheckpointVerify(CheckpointVerifyArgs),
     /// Re-seal every account's provider credentials with the current master key (after
     /// changing `SWITCHBOARD_MASTER_KEY`, with the old key in
     /// `SWITCHBOARD_MASTER_KEY_PREVIOUS`), then exit.
@@ -54,6 +63,55 @@ pub struct DbArgs {
     /// Maximum database connections per pool.
     #[arg(long, env = "SWITCHBOARD_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+}
+
+/// `rebuild-projections` options.
+#[derive(Debug, Clone, Args)]
+pub struct RebuildArgs {
+    /// Compare every projection table before and after the rebuild.
+    #[arg(long)]
+    pub check: bool,
+    /// Database options.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Options of the audit commands.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Base64 of a 32-byte Ed25519 seed signing checkpoints (default: derived from the master key).
+    #[arg(long, env = "SWITCHBOARD_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Database options.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// `checkpoint` options.
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointArgs {
+    /// Where to write the checkpoint (JSON); `-` for standard output.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Audit options.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// `checkpoint-verify` options.
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointVerifyArgs {
+    /// The checkpoint file.
+    pub file: PathBuf,
+    /// Base64 public key to trust (default: the key derived from this installation's keys).
+    #[arg(long)]
+    pub public_key: Option<String>,
+    /// Audit options.
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 /// `serve` options.

@@ -69,6 +69,8 @@ pub struct Core {
     pub clock: Clock,
     /// Encrypts provider credentials.
     pub sealer: Sealer,
+    /// Seals and opens personal data in events; destroys it on erasure.
+    pub pii: Arc<crate::pii::Pii>,
     /// Account actors.
     pub accounts: Registry<Account>,
     /// Agent actors.
@@ -106,6 +108,8 @@ pub struct Core {
     pub rate: Arc<crate::workers::ratelimit::RateLimiter>,
     /// How long an agent whose websocket dropped stays reachable (`reconnect_by = now + grace`).
     pub ws_grace: Duration,
+    /// Signs audit checkpoints (set at start-up from the master key or `SWITCHBOARD_AUDIT_KEY`).
+    pub audit_signer: Option<Arc<crate::audit::checkpoint::Signer>>,
     _arbiters: Arc<Vec<Arbiter>>,
 }
 
@@ -142,7 +146,8 @@ impl Core {
                 }
             }
         });
-        let repo = db.events.clone();
+        let pii = Arc::new(crate::pii::Pii::new(db.any.clone(), sealer.clone(), clock.clone()));
+        let repo = crate::pii::repo::PiiRepository::new(db.events.clone(), pii.clone());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
@@ -212,6 +217,7 @@ impl Core {
             db,
             clock,
             sealer,
+            pii,
             commits,
             sinch: Arc::new(crate::providers::sinch::SinchClient::new(http.clone())),
             http,
@@ -220,6 +226,7 @@ impl Core {
             max_media_bytes: DEFAULT_MAX_MEDIA_BYTES,
             rate: Arc::default(),
             ws_grace: Duration::from_secs(DEFAULT_WS_GRACE_SECS),
+            audit_signer: None,
             _arbiters: Arc::new(arbiters),
         }
     }

@@ -48,15 +48,30 @@ impl Key {
     }
 
     fn open(&self, b64: &str) -> Result<String, CryptoError> {
-        let bytes = B64.decode(b64).map_err(|_| CryptoError::CannotOpen)?;
-        if bytes.len() < 12 {
-            return Err(CryptoError::CannotOpen);
-        }
-        let (nonce, ct) = bytes.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::CannotOpen)?;
-        let pt = self.cipher.decrypt(&Nonce::from(nonce), ct).map_err(|_| CryptoError::CannotOpen)?;
-        String::from_utf8(pt).map_err(|_| CryptoError::CannotOpen)
+        open_b64(&self.cipher, b64).ok_or(CryptoError::CannotOpen)
     }
+}
+
+/// AES-256-GCM with a fresh random nonce: base64 of `nonce (12 bytes) ‖ ciphertext`. The
+/// one encoding of everything Switchboard encrypts (credentials, personal data).
+pub(crate) fn seal_b64(cipher: &Aes256Gcm, plaintext: &str) -> String {
+    let nonce: [u8; 12] = rand::random();
+    // Encryption with a valid key into an in-memory buffer cannot fail.
+    let ct = cipher.encrypt(&Nonce::from(nonce), plaintext.as_bytes()).unwrap_or_default();
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    B64.encode(out)
+}
+
+/// Opens what [`seal_b64`] made; `None` if it is malformed or not sealed with this key.
+pub(crate) fn open_b64(cipher: &Aes256Gcm, b64: &str) -> Option<String> {
+    let bytes = B64.decode(b64).ok()?;
+    if bytes.len() < 12 {
+        return None;
+    }
+    let (nonce, ct) = bytes.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    String::from_utf8(cipher.decrypt(&Nonce::from(nonce), ct).ok()?).ok()
 }
 
 /// The id a key is known by in sealed secrets: the first 8 hex digits of its SHA-256 (it
@@ -138,13 +153,7 @@ impl Sealer {
 
     /// Encrypts a secret.
     pub fn seal(&self, plaintext: &str) -> SealedSecret {
-        let nonce_bytes: [u8; 12] = rand::random();
-        let nonce = Nonce::from(nonce_bytes);
-        // Encryption with a valid key and an in-memory buffer cannot fail.
-        let ct = self.current.cipher.encrypt(&nonce, plaintext.as_bytes()).unwrap_or_default();
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&ct);
-        SealedSecret(format!("{V2}{}:{}", self.current.id, B64.encode(out)))
+        SealedSecret(format!("{V2}{}:{}", self.current.id, seal_b64(&self.current.cipher, plaintext)))
     }
 
     fn keys(&self) -> impl Iterator<Item = &Key> {

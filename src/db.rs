@@ -4,6 +4,12 @@
 //! The event store uses the backend's own pool (postgres-es and sqlite-es require it); read
 //! models, timers, outbox and tokens use an `AnyPool` on the same database, so their SQL is
 //! written once for both backends.
+//!
+//! Appends go through this module on both backends, and every appended event is chained
+//! (`prev_hash`, `hash`: see `crate::audit::chain`). On PostgreSQL a trigger computes the hash
+//! inside the one-statement append; SQLite has no SHA-256 in SQL, so `sqlite_append` reads the
+//! predecessor's hash and computes the chain in Rust, in a `BEGIN IMMEDIATE` transaction (the
+//! write lock is taken before the read, so no concurrent append can slip in between).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,15 +33,15 @@ pub use switchboard_projections::Backend;
 pub enum EventRepository {
     /// postgres-es (its pool kept for the single-statement append below).
     Postgres(std::sync::Arc<PostgresEventRepository>, PgPool),
-    /// sqlite-es.
-    Sqlite(std::sync::Arc<SqliteEventRepository>),
+    /// sqlite-es for reads (its pool kept for the chained append below).
+    Sqlite(std::sync::Arc<SqliteEventRepository>, SqlitePool),
 }
 
 macro_rules! delegate {
     ($self:ident, $r:ident => $call:expr) => {
         match $self {
             EventRepository::Postgres($r, _) => $call.await,
-            EventRepository::Sqlite($r) => $call.await,
+            EventRepository::Sqlite($r, _) => $call.await,
         }
     };
 }
@@ -74,6 +80,136 @@ async fn pg_append<A: Aggregate>(pool: &PgPool, events: &[SerializedEvent]) -> R
     }
 }
 
+/// Appends events with their chain hashes in one `BEGIN IMMEDIATE` transaction. Errors map
+/// as sqlite-es maps them: a primary-key violation (code 1555: the sequence is taken) is an
+/// optimistic-lock error; anything else, including the provider-message index, is an
+/// unknown error whose text names the index (the actor recognises `provider_key`).
+async fn sqlite_append<A: Aggregate>(
+    pool: &SqlitePool,
+    events: &[SerializedEvent],
+) -> Result<(), PersistenceError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let map = |e: sqlx::Error| match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("1555") => {
+            PersistenceError::OptimisticLockError
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            PersistenceError::ConnectionError(Box::new(e))
+        }
+        _ => PersistenceError::UnknownError(Box::new(e)),
+    };
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map)?;
+    // Consecutive events of one aggregate chain in memory; the first reads its predecessor.
+    let mut prev: Option<(String, usize, String)> = None;
+    for e in events {
+        let prev_hash = match &prev {
+            Some((id, seq, hash)) if *id == e.aggregate_id && *seq + 1 == e.sequence => hash.clone(),
+            _ => {
+                let stored: Option<(Option<String>,)> = sqlx::query_as(
+                    "SELECT hash FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence = ?",
+                )
+                .bind(A::TYPE)
+                .bind(e.aggregate_id.as_str())
+                .bind(e.sequence as i64 - 1)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map)?;
+                // No predecessor (the first event, or one removed by tampering): zeros, as the
+                // PostgreSQL trigger does; the verifier reports a gap.
+                stored.and_then(|(h,)| h).unwrap_or_else(|| crate::audit::chain::GENESIS.to_owned())
+            }
+        };
+        let payload =
+            serde_json::to_string(&e.payload).map_err(|x| PersistenceError::UnknownError(Box::new(x)))?;
+        let metadata =
+            serde_json::to_string(&e.metadata).map_err(|x| PersistenceError::UnknownError(Box::new(x)))?;
+        let hash = crate::audit::chain::link_hash(
+            &prev_hash,
+            A::TYPE,
+            &e.aggregate_id,
+            e.sequence as i64,
+            &e.event_type,
+            &e.event_version,
+            &payload,
+            &metadata,
+        );
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+                                 prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(A::TYPE)
+        .bind(e.aggregate_id.as_str())
+        .bind(e.sequence as i64)
+        .bind(e.event_type.as_str())
+        .bind(e.event_version.as_str())
+        .bind(&payload)
+        .bind(&metadata)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        prev = Some((e.aggregate_id.clone(), e.sequence, hash));
+    }
+    tx.commit().await.map_err(map)
+}
+
+/// Chains SQLite rows appended before the chain existed, once (`chain_backfill.done`): a
+/// later row without a hash is tampering, never legacy, so this never runs again. Rows are
+/// read one aggregate at a time.
+async fn sqlite_backfill(pool: &SqlitePool) -> anyhow::Result<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let (done,): (i64,) =
+        sqlx::query_as("SELECT done FROM chain_backfill WHERE id = 1").fetch_one(&mut *tx).await?;
+    if done != 0 {
+        return Ok(());
+    }
+    let aggregates: Vec<(String, String)> =
+        sqlx::query_as("SELECT DISTINCT aggregate_type, aggregate_id FROM events ORDER BY 1, 2")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (aggregate_type, aggregate_id) in aggregates {
+        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT sequence, event_type, event_version, payload, metadata FROM events
+              WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence",
+        )
+        .bind(&aggregate_type)
+        .bind(&aggregate_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut prev = crate::audit::chain::GENESIS.to_owned();
+        for (sequence, event_type, event_version, payload, metadata) in rows {
+            let hash = crate::audit::chain::link_hash(
+                &prev,
+                &aggregate_type,
+                &aggregate_id,
+                sequence,
+                &event_type,
+                &event_version,
+                &payload,
+                &metadata,
+            );
+            sqlx::query(
+                "UPDATE events SET prev_hash = ?, hash = ? WHERE aggregate_type = ? AND aggregate_id = ? AND sequence = ?",
+            )
+            .bind(&prev)
+            .bind(&hash)
+            .bind(&aggregate_type)
+            .bind(&aggregate_id)
+            .bind(sequence)
+            .execute(&mut *tx)
+            .await?;
+            prev = hash;
+        }
+    }
+    sqlx::query("UPDATE chain_backfill SET done = 1 WHERE id = 1").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 impl PersistedEventRepository for EventRepository {
     async fn get_events<A: Aggregate>(
         &self,
@@ -106,6 +242,9 @@ impl PersistedEventRepository for EventRepository {
             // Event-store mode never sends a snapshot update.
             EventRepository::Postgres(_, pool) if snapshot_update.is_none() => {
                 pg_append::<A>(pool, events).await
+            }
+            EventRepository::Sqlite(_, pool) if snapshot_update.is_none() => {
+                sqlite_append::<A>(pool, events).await
             }
             _ => delegate!(self, r => r.persist::<A>(events, snapshot_update.clone())),
         }
@@ -173,6 +312,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
             .await
             .context("opening the SQLite database")?;
         sqlx::migrate!("./migrations/sqlite").run(&sqlite).await.context("migrating SQLite")?;
+        sqlite_backfill(&sqlite).await.context("chaining legacy events")?;
         let any = AnyPoolOptions::new()
             .max_connections(max_connections)
             .after_connect(|conn, _| {
@@ -189,7 +329,10 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         Ok(Database {
             backend: Backend::Sqlite,
             any,
-            events: EventRepository::Sqlite(std::sync::Arc::new(SqliteEventRepository::new(sqlite))),
+            events: EventRepository::Sqlite(
+                std::sync::Arc::new(SqliteEventRepository::new(sqlite.clone())),
+                sqlite,
+            ),
         })
     } else {
         anyhow::bail!("unsupported database URL `{url}`: use sqlite://PATH or postgres://...")

@@ -7,7 +7,9 @@
 //! - [`workers`]: projectors, the router, timers, the outbox sender, the websocket feed.
 //! - [`http`]: the actix-web API, webhooks and the agents' websocket.
 //! - [`providers`]: provider adapters (Meta Cloud API).
+//! - [`pii`]: personal data sealed in events with per-contact keys (crypto-shredding).
 
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod clock;
@@ -16,6 +18,7 @@ pub mod core;
 pub mod crypto;
 pub mod db;
 pub mod http;
+pub mod pii;
 pub mod providers;
 pub mod runtime;
 pub mod services;

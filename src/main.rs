@@ -1,5 +1,6 @@
 //! The `switchboard` binary: `serve`, `create-token`, `rebuild-projections`,
-//! `rotate-credentials`.
+//! `rotate-credentials`, and the audit commands `verify`, `checkpoint`, `checkpoint-verify`
+//! (exit 1 when a check fails).
 
 use std::time::Duration;
 
@@ -9,7 +10,6 @@ use switchboard::auth;
 use switchboard::clock::Clock;
 use switchboard::config::{Cli, Command, Settings};
 use switchboard::startup::{self, Application};
-use switchboard_projections::Projector;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
@@ -50,11 +50,19 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::RebuildProjections(args) => {
             switchboard::telemetry::init(false);
-            let db = switchboard::db::connect(&args.database_url, 4).await?;
-            let projector =
-                Projector::new(db.any.clone(), db.backend, switchboard_projections::combined(), 1000);
-            let n = projector.rebuild().await?;
-            println!("{}: {n} events", projector.name());
+            exit_unless(switchboard::audit::cli::rebuild_projections(&args).await?);
+        }
+        Command::Verify(args) => {
+            switchboard::telemetry::init(false);
+            exit_unless(switchboard::audit::cli::verify(&args).await?);
+        }
+        Command::Checkpoint(args) => {
+            switchboard::telemetry::init(false);
+            exit_unless(switchboard::audit::cli::checkpoint(&args).await?);
+        }
+        Command::CheckpointVerify(args) => {
+            switchboard::telemetry::init(false);
+            exit_unless(switchboard::audit::cli::checkpoint_verify(&args).await?);
         }
         Command::RotateCredentials(args) => {
             switchboard::telemetry::init(false);
@@ -65,7 +73,10 @@ async fn main() -> anyhow::Result<()> {
             let db = switchboard::db::connect(&args.database_url, 2).await?;
             let core = switchboard::core::Core::new(db, Clock::system(), sealer, 1, Duration::from_secs(60));
             let report = switchboard::services::accounts::rotate_credentials(&core).await?;
+            // The per-contact keys of personal data are sealed with the master key too.
+            let pii_keys = core.pii.reseal_all().await.context("re-sealing personal-data keys")?;
             core.stop();
+            println!("re-sealed {pii_keys} personal-data keys");
             println!(
                 "re-sealed {} secrets of {} accounts with key {}",
                 report.secrets, report.accounts, report.key_id
@@ -73,4 +84,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Exits 1 when a check failed (its report is already printed).
+fn exit_unless(ok: bool) {
+    if !ok {
+        std::process::exit(1);
+    }
 }

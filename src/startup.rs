@@ -47,11 +47,25 @@ impl Application {
         core.blobs = std::sync::Arc::new(crate::blobs::LocalBlobStore::new(&settings.media_dir));
         core.max_media_bytes = settings.max_media_bytes;
         core.ws_grace = settings.ws_grace;
+        // Media deletions an erasure could not finish before a crash (ADR 0020).
+        let retry = core.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::pii::erase::retry_blob_deletions(&retry).await {
+                tracing::warn!(error = %e, "retrying blob deletions failed");
+            }
+        });
+        // The environment, like the CLI's `--audit-key` (config.rs): Settings stays unchanged.
+        let audit_key = std::env::var("SWITCHBOARD_AUDIT_KEY").ok();
+        core.audit_signer = Some(std::sync::Arc::new(
+            crate::audit::checkpoint::Signer::new(&settings.master_key, audit_key.as_deref())
+                .context("SWITCHBOARD_AUDIT_KEY")?,
+        ));
         let hub = Hub::default();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let projector =
-            Projector::new(core.db.any.clone(), core.db.backend, switchboard_projections::combined(), 500);
+            Projector::new(core.db.any.clone(), core.db.backend, switchboard_projections::combined(), 500)
+                .with_opener(core.pii.clone());
         tasks.push(tokio::spawn(projector.run(
             core.commit_signal(),
             shutdown_rx.clone(),
@@ -83,6 +97,13 @@ impl Application {
             shutdown_rx.clone(),
             settings.poll_interval,
         )));
+        tasks.push(tokio::spawn(workers::feed::publish_realtime(
+            core.clone(),
+            hub.clone(),
+            shutdown_rx.clone(),
+            settings.poll_interval,
+        )));
+        tasks.push(tokio::spawn(workers::planner::run(core.clone(), shutdown_rx.clone())));
 
         let metrics = Metrics::new().context("metrics")?;
         let state = web::Data::new(AppState { core: core.clone(), hub, metrics, public_url });

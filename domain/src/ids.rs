@@ -89,6 +89,11 @@ uuid_id!(
     CannedAnswerId
 );
 
+uuid_id!(
+    /// An internal note on an interaction (never sent to the customer).
+    NoteId
+);
+
 impl MessageId {
     /// The `n`th id derived from `seed`: how pure code that must emit several messages (a
     /// routing plan's automatic replies) gets stable ids from the one fresh id its command

@@ -26,7 +26,7 @@ pub mod values;
 pub use decider::Decider;
 pub use ids::{
     AccountId, AgentId, CannedAnswerId, ContactCardId, ContactId, ContactListId, DispositionId,
-    InteractionId, MessageId, QueueId,
+    InteractionId, MessageId, NoteId, QueueId,
 };
 pub use values::{
     AccountKey, DisplayName, DispositionCode, MessageText, PauseReason, PhoneNumber, Tag, ValueError,

@@ -74,6 +74,9 @@ async fn apply_interaction(
 ) -> Result<(), sqlx::Error> {
     use InteractionEvent as E;
     match event {
+        // Notes have their own read model; deletion is applied by the erasure part, which
+        // removes the interaction from every table at once.
+        E::NoteAdded { .. } | E::InteractionDeleted { .. } => {}
         E::InteractionOpened { account_id, customer, customer_name, queue_id, at } => {
             sqlx::query(
                 "INSERT INTO interaction_list

@@ -10,11 +10,14 @@
 pub mod accounts;
 pub mod agent_status;
 pub mod contacts;
+pub mod erasure;
 pub mod event;
 pub mod interaction_list;
 pub mod log;
 pub mod media_fetch;
+pub mod notes;
 pub mod outbox;
+pub mod performance;
 pub mod queue_status;
 pub mod runtime;
 #[cfg(test)]
@@ -36,6 +39,11 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(media_fetch::MediaFetch),
         std::sync::Arc::new(accounts::Accounts),
         std::sync::Arc::new(contacts::Contacts),
+        std::sync::Arc::new(notes::Notes),
+        std::sync::Arc::new(performance::Performance),
+        // Last: it removes what the parts above wrote for a deleted interaction or an erased
+        // contact, in the same transaction.
+        std::sync::Arc::new(erasure::Erasure),
     ]
 }
 

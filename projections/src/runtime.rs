@@ -5,6 +5,10 @@
 //! commit. A crash anywhere before the commit rolls the whole batch back, so every event is
 //! applied exactly once. Rebuilding clears the projection's tables and resets its checkpoint
 //! to zero; the same code then replays the log.
+//!
+//! Personal fields of stored events may be sealed (crypto-shredding, ADR 0020): an [`Opener`]
+//! given to the projector opens each event before it is decoded, inside the batch's
+//! transaction, so a key destroyed earlier in the same batch already yields placeholders.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +34,14 @@ pub trait Projection: Send + Sync {
         event: &StoredEvent,
         payload: &DomainEventPayload,
     ) -> Result<(), sqlx::Error>;
+}
+
+/// Opens the sealed personal fields of a stored event in place (placeholders once a key is
+/// destroyed). The application provides it; this crate never sees keys.
+#[async_trait::async_trait]
+pub trait Opener: Send + Sync {
+    /// Opens `event.payload`, reading keys through `conn` (the batch's transaction).
+    async fn open(&self, conn: &mut AnyConnection, event: &mut StoredEvent) -> Result<(), sqlx::Error>;
 }
 
 /// Several projections run as one: each event is applied to every part, in order, in the
@@ -99,12 +111,19 @@ pub struct Projector {
     backend: Backend,
     projection: Arc<dyn Projection>,
     batch_size: i64,
+    opener: Option<Arc<dyn Opener>>,
 }
 
 impl Projector {
     /// A projector reading `batch_size` events per transaction.
     pub fn new(pool: AnyPool, backend: Backend, projection: Arc<dyn Projection>, batch_size: i64) -> Self {
-        Self { pool, backend, projection, batch_size }
+        Self { pool, backend, projection, batch_size, opener: None }
+    }
+
+    /// Opens sealed personal fields with `opener` before decoding each event.
+    pub fn with_opener(mut self, opener: Arc<dyn Opener>) -> Self {
+        self.opener = Some(opener);
+        self
     }
 
     /// The projection's name.
@@ -135,8 +154,12 @@ impl Projector {
         // The row exists now (upserted above), so this reads the locked checkpoint.
         let from = log::load_checkpoint(&mut tx, self.backend, name).await?;
 
-        let events = log::read_after(&mut tx, self.backend, &from, self.batch_size).await?;
-        for event in &events {
+        let mut events = log::read_after(&mut tx, self.backend, &from, self.batch_size).await?;
+        for event in &mut events {
+            if let Some(opener) = &self.opener {
+                opener.open(&mut tx, event).await?;
+            }
+            let event = &*event;
             let payload = DomainEventPayload::decode(event).map_err(|source| ProjectorError::Decode {
                 aggregate_type: event.aggregate_type.clone(),
                 aggregate_id: event.aggregate_id.clone(),
@@ -244,6 +267,12 @@ impl Projector {
 /// Epoch milliseconds of a timestamp, the unit every read model stores.
 pub fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
+}
+
+/// The timestamp a read model's epoch milliseconds stand for (`None` for a missing or
+/// unrepresentable value): the inverse of [`ms`], used by every reader that shows times.
+pub fn time_of(ms: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>> {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
 }
 
 /// The name serde gives a unit variant (`round_robin`, `ring_all`...): the one spelling

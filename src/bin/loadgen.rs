@@ -62,7 +62,14 @@ struct Cli {
 enum Mode {
     /// Routing benchmark: webhooks from distinct customers offered to agents on websockets.
     Route(route::RouteArgs),
+    /// Supervision benchmark, step 1: fill the interaction read model with N interactions.
+    Seed(supervise::SeedArgs),
+    /// Supervision benchmark, step 2: time the list, search, full-text and export.
+    Query(supervise::QueryArgs),
 }
+
+#[path = "loadgen_parts/supervise.rs"]
+mod supervise;
 
 /// The ingestion benchmark's options (no subcommand).
 #[derive(Debug, Clone, clap::Args)]
@@ -133,6 +140,8 @@ const STATUS_TIMEOUT: u16 = 1;
 fn main() -> anyhow::Result<()> {
     let args = match Cli::parse() {
         Cli { mode: Some(Mode::Route(route)), .. } => return route::main(route),
+        Cli { mode: Some(Mode::Seed(seed)), .. } => return supervise::seed(seed),
+        Cli { mode: Some(Mode::Query(query)), .. } => return supervise::query(query),
         Cli { mode: None, ingest } => ingest,
     };
     if args.rate <= 0.0 || args.conversations == 0 || args.concurrency == 0 {

@@ -269,7 +269,8 @@ pub async fn account_history(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin, Role::Supervisor])?;
     let account_id: AccountId = parse_id(&path, "account_not_found")?;
-    let entries = history::history::<Account>(&state.core.db, &account_id.to_string(), shown).await?;
+    let entries =
+        history::history::<Account>(&state.core.db, &state.core.pii, &account_id.to_string(), shown).await?;
     if entries.is_empty() {
         return Err(ApiError::not_found("account_not_found", "no such account"));
     }

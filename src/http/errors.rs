@@ -238,6 +238,7 @@ impl DomainCode for InteractionError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "disposition_required")
             }
             InteractionError::NoTags => (StatusCode::UNPROCESSABLE_ENTITY, "no_tags"),
+            InteractionError::StillOpen => (StatusCode::CONFLICT, "interaction_open"),
         }
     }
 }

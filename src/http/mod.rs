@@ -7,15 +7,21 @@
 pub mod accounts;
 pub mod admin;
 pub mod agent;
+pub mod audit;
 pub mod catalog;
 pub mod directory;
+pub mod erasure;
 pub mod errors;
+pub mod export;
 pub mod media;
 pub mod metrics;
+pub mod notes;
 pub mod notify;
 pub mod openapi;
 pub mod ops;
 pub mod reads;
+pub mod realtime;
+pub mod search;
 pub mod webhooks;
 pub mod ws;
 
@@ -68,7 +74,7 @@ fn bearer(req: &HttpRequest) -> Option<String> {
     if let Some(value) = req.headers().get("Authorization").and_then(|v| v.to_str().ok()) {
         return value.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
     }
-    if req.path() != "/ws" {
+    if req.path() != "/ws" && req.path() != "/ws/supervisor" {
         return None;
     }
     web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
@@ -191,14 +197,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .error_handler(|err, _| ApiError::invalid_request(err.to_string()).into()),
         )
         .configure(ops::routes)
+        .configure(audit::routes)
         .configure(admin::routes)
         .configure(accounts::routes)
         .configure(directory::routes)
         .configure(catalog::routes)
+        .configure(erasure::routes)
         .configure(notify::routes)
         .configure(agent::routes)
         .configure(media::routes)
+        // Before `reads`: `/api/interactions/export.csv` is not an interaction id.
+        .configure(export::routes)
+        // Before `reads` too: `/api/interactions/search` is not an interaction id.
+        .configure(search::routes)
         .configure(reads::routes)
+        .configure(notes::routes)
+        .configure(realtime::routes)
         .configure(webhooks::routes)
         .configure(ws::routes)
         .configure(openapi::routes);

@@ -7,7 +7,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{accounts, admin, agent, catalog, directory, errors, media, notify, ops, reads, webhooks, ws};
+use super::{
+    accounts, admin, agent, audit, catalog, directory, erasure, errors, export, media, notes, notify, ops,
+    reads, realtime, search, webhooks, ws,
+};
 
 struct BearerAuth;
 
@@ -33,9 +36,9 @@ impl Modify for BearerAuth {
         admin::create_agent, admin::set_capacity, admin::create_token,
         agent::log_in, agent::ready, agent::pause, agent::log_out, agent::accept, agent::reject,
         agent::send_text, agent::transfer, agent::add_tags, agent::wrap_up, agent::close, agent::dispose, media::send_media, media::send_template, media::list_templates,
-        reads::list_interactions, reads::get_interaction, reads::interaction_events, reads::message_media,
+        reads::get_interaction, reads::interaction_events, reads::message_media,
         reads::agent_board, reads::queue_board,
-        webhooks::receive, webhooks::handshake, ws::connect, ops::healthz, ops::metrics,
+        webhooks::receive, webhooks::handshake, ws::connect, ws::supervise, ops::healthz, ops::metrics,
     ),
     components(schemas(errors::ErrorBody, errors::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -48,7 +51,13 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(accounts::ApiDoc::openapi());
     doc.merge(directory::ApiDoc::openapi());
     doc.merge(catalog::ApiDoc::openapi());
+    doc.merge(erasure::ApiDoc::openapi());
     doc.merge(notify::ApiDoc::openapi());
+    doc.merge(export::ApiDoc::openapi());
+    doc.merge(search::ApiDoc::openapi());
+    doc.merge(audit::ApiDoc::openapi());
+    doc.merge(notes::ApiDoc::openapi());
+    doc.merge(realtime::ApiDoc::openapi());
     doc
 }
 

@@ -1,221 +1,31 @@
-//! Supervisor reads: the interaction list with filters, one interaction with its messages,
-//! its full event history, and the agent and queue boards. Agents may read the interactions
-//! of the accounts they were added to; the event history is for supervisors and admins.
+//! Supervisor reads: one interaction with its messages, its full event history, and the agent
+//! and queue boards (the interaction list and the search are in `search.rs`). Agents may read
+//! the interactions of the accounts they were added to; the event history is for supervisors
+//! and admins.
 //!
 //! Everything is read from the projections' tables; derived figures (counts, an agent's
 //! load, the longest wait) are computed from their rows at read time so they cannot drift.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use switchboard_domain::{AccountId, InteractionId};
-use switchboard_projections::Backend;
-use utoipa::{IntoParams, ToSchema};
+use switchboard_projections::runtime::time_of;
+use utoipa::ToSchema;
 
 use super::{ApiError, AppState, Auth, parse_id};
 use crate::auth::Role;
+use crate::services::search::{InteractionRow, ROW_COLUMNS, row};
 
 /// Routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/interactions", web::get().to(list_interactions))
-        .route("/api/interactions/{interaction_id}", web::get().to(get_interaction))
+    cfg.route("/api/interactions/{interaction_id}", web::get().to(get_interaction))
         .route("/api/interactions/{interaction_id}/events", web::get().to(interaction_events))
         .route("/api/interactions/{interaction_id}/messages/{message_id}/media", web::get().to(message_media))
         .route("/api/agents/status", web::get().to(agent_board))
         .route("/api/queues/status", web::get().to(queue_board));
-}
-
-fn rfc3339(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-}
-
-/// Filters for the interaction list.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ListFilter {
-    /// `unrouted`, `queued`, `offered`, `assigned`, `closed` or `disposed`.
-    pub status: Option<String>,
-    /// Only this account.
-    pub account_id: Option<String>,
-    /// Only this queue.
-    pub queue_id: Option<String>,
-    /// Only this agent's.
-    pub agent_id: Option<String>,
-    /// Only this customer (E.164).
-    pub customer: Option<String>,
-    /// Only interactions carrying this tag.
-    pub tag: Option<String>,
-    /// Opened before this instant (RFC 3339): pages backwards in time.
-    pub before: Option<DateTime<Utc>>,
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<i64>,
-}
-
-/// One row of the interaction list.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InteractionRow {
-    /// Id.
-    pub interaction_id: String,
-    /// Account.
-    pub account_id: String,
-    /// Queue.
-    pub queue_id: Option<String>,
-    /// Owning agent.
-    pub agent_id: Option<String>,
-    /// Agent currently holding an offer.
-    pub offered_to: Option<String>,
-    /// Customer number.
-    pub customer: String,
-    /// Customer profile name.
-    pub customer_name: Option<String>,
-    /// Status.
-    pub status: String,
-    /// Last message time.
-    pub last_message_at: Option<DateTime<Utc>>,
-    /// Last message preview.
-    pub last_message_preview: Option<String>,
-    /// `in` or `out`.
-    pub last_message_direction: Option<String>,
-    /// Customer messages since the agent last wrote.
-    pub unread_count: i64,
-    /// Messages in both directions.
-    pub message_count: i64,
-    /// Opened.
-    pub opened_at: Option<DateTime<Utc>>,
-    /// Assigned.
-    pub assigned_at: Option<DateTime<Utc>>,
-    /// Closed.
-    pub closed_at: Option<DateTime<Utc>>,
-    /// Disposed.
-    pub disposed_at: Option<DateTime<Utc>>,
-    /// Disposition.
-    pub disposition: Option<String>,
-    /// Why the system closed it (`inactivity`, `plan_step`); `null` otherwise.
-    pub close_reason: Option<String>,
-    /// Tags, sorted.
-    pub tags: Vec<String>,
-    /// A transfer nobody accepted came back to the agent, who has not looked at it yet.
-    pub unread: bool,
-}
-
-const ROW_COLUMNS: &str =
-    "interaction_id, account_id, queue_id, agent_id, offered_to, customer, customer_name,
-    status, last_message_at, last_message_preview, last_message_direction, unread_count, message_count,
-    opened_at, assigned_at, closed_at, disposed_at, disposition, close_reason, tags, unread";
-
-fn row(r: &AnyRow) -> Result<InteractionRow, sqlx::Error> {
-    Ok(InteractionRow {
-        interaction_id: r.try_get("interaction_id")?,
-        account_id: r.try_get("account_id")?,
-        queue_id: r.try_get("queue_id")?,
-        agent_id: r.try_get("agent_id")?,
-        offered_to: r.try_get("offered_to")?,
-        customer: r.try_get("customer")?,
-        customer_name: r.try_get("customer_name")?,
-        status: r.try_get("status")?,
-        last_message_at: rfc3339(r.try_get("last_message_at")?),
-        last_message_preview: r.try_get("last_message_preview")?,
-        last_message_direction: r.try_get("last_message_direction")?,
-        unread_count: r.try_get("unread_count")?,
-        message_count: r.try_get("message_count")?,
-        opened_at: rfc3339(r.try_get("opened_at")?),
-        assigned_at: rfc3339(r.try_get("assigned_at")?),
-        closed_at: rfc3339(r.try_get("closed_at")?),
-        disposed_at: rfc3339(r.try_get("disposed_at")?),
-        disposition: r.try_get("disposition")?,
-        close_reason: r.try_get("close_reason")?,
-        tags: serde_json::from_str(&r.try_get::<String, _>("tags")?).unwrap_or_default(),
-        unread: r.try_get::<i64, _>("unread")? != 0,
-    })
-}
-
-const STATUSES: [&str; 6] = ["unrouted", "queued", "offered", "assigned", "closed", "disposed"];
-
-/// Lists interactions, newest first.
-#[utoipa::path(get, path = "/api/interactions", params(ListFilter),
-    responses((status = 200, body = [InteractionRow])), security(("bearer" = [])), tag = "supervisor")]
-pub async fn list_interactions(
-    state: web::Data<AppState>,
-    auth: Auth,
-    filter: web::Query<ListFilter>,
-) -> Result<HttpResponse, ApiError> {
-    let filter = filter.into_inner();
-    let limit = filter.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_request("limit must be 1 to 200"));
-    }
-    if let Some(s) = &filter.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid_request(format!("status must be one of {STATUSES:?}")));
-    }
-    let mut conditions: Vec<String> = Vec::new();
-    let mut binds: Vec<String> = Vec::new();
-    let mut add = |column: &str, value: String| {
-        binds.push(value);
-        conditions.push(format!("{column} = ${}", binds.len()));
-    };
-    if let Some(v) = filter.status {
-        add("status", v);
-    }
-    if let Some(v) = filter.account_id {
-        add("account_id", v);
-    }
-    if let Some(v) = filter.queue_id {
-        add("queue_id", v);
-    }
-    if let Some(v) = filter.agent_id {
-        add("agent_id", v);
-    }
-    if let Some(v) = filter.customer {
-        add("customer", v);
-    }
-    if let Some(v) = filter.tag {
-        binds.push(v);
-        conditions.push(format!(
-            "interaction_id IN (SELECT interaction_id FROM interaction_tags WHERE tag = ${})",
-            binds.len()
-        ));
-    }
-    if auth.0.role == Role::Agent {
-        binds.push(auth.agent()?.to_string());
-        conditions.push(format!(
-            "account_id IN (SELECT account_id FROM account_members WHERE agent_id = ${})",
-            binds.len()
-        ));
-    }
-    let mut sql = format!("SELECT {ROW_COLUMNS} FROM interaction_list");
-    let before = filter.before.map(|b| b.timestamp_millis());
-    if before.is_some() {
-        conditions.push(format!("opened_at < ${}", binds.len() + 1));
-    }
-    if !conditions.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conditions.join(" AND "));
-    }
-    sql.push_str(&format!(" ORDER BY opened_at DESC, interaction_id DESC LIMIT {limit}"));
-    let mut query = sqlx::query(&sql);
-    for b in binds {
-        query = query.bind(b);
-    }
-    if let Some(before) = before {
-        query = query.bind(before);
-    }
-    let rows = query.fetch_all(&state.core.db.any).await?;
-    let mut list: Vec<InteractionRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
-    if auth.0.role == Role::Agent {
-        // `account_members` follows the log; the Account aggregate is the truth now. An agent
-        // just removed from an account must not see its interactions even for the moment the
-        // read model lags (one cached actor read per account on the page).
-        let mut visible = std::collections::HashMap::new();
-        for account in list.iter().map(|r| r.account_id.clone()).collect::<std::collections::BTreeSet<_>>() {
-            let id: AccountId = parse_id(&account, "account_not_found")?;
-            visible.insert(account, auth.may_see_account(&state.core, id).await?);
-        }
-        list.retain(|r| visible.get(&r.account_id).copied().unwrap_or(false));
-    }
-    Ok(HttpResponse::Ok().json(list))
 }
 
 /// One message of an interaction.
@@ -278,13 +88,21 @@ pub struct InteractionDetail {
     pub messages: Vec<MessageRow>,
 }
 
-async fn visible_row(state: &AppState, auth: &Auth, raw_id: &str) -> Result<InteractionRow, ApiError> {
+/// The list row of an interaction the caller may see (its account's members, supervisors,
+/// admins); anything else is 404 `interaction_not_found`, so existence is not leaked. Shared by
+/// every per-interaction read (detail, notes, transcript).
+pub(super) async fn visible_row(
+    state: &AppState,
+    auth: &Auth,
+    raw_id: &str,
+) -> Result<InteractionRow, ApiError> {
     let interaction_id: InteractionId = parse_id(raw_id, "interaction_not_found")?;
-    let found = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM interaction_list WHERE interaction_id = $1"))
-        .bind(interaction_id.to_string())
-        .fetch_optional(&state.core.db.any)
-        .await?;
-    let not_found = || ApiError::not_found("interaction_not_found", "no such interaction");
+    let found =
+        sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM interaction_list il WHERE il.interaction_id = $1"))
+            .bind(interaction_id.to_string())
+            .fetch_optional(&state.core.db.any)
+            .await?;
+    let not_found = ApiError::interaction_not_found;
     let found = row(&found.ok_or_else(not_found)?)?;
     let account_id: AccountId = found.account_id.parse().map_err(|_| not_found())?;
     // Agents get the same 404 for an interaction of another account: existence is not leaked.
@@ -328,7 +146,7 @@ pub async fn get_interaction(
                 status: r.try_get("status")?,
                 error_code: r.try_get("error_code")?,
                 error_reason: r.try_get("error_reason")?,
-                at: rfc3339(r.try_get("at")?),
+                at: time_of(r.try_get("at")?),
                 media: media_info(r, &interaction.interaction_id)?,
             })
         })
@@ -422,38 +240,28 @@ pub async fn interaction_events(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin, Role::Supervisor])?;
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
-    let sql = match state.core.db.backend {
-        Backend::Postgres => {
-            "SELECT sequence, event_type, event_version, payload::text AS payload, metadata::text AS metadata,
-                    (extract(epoch FROM recorded_at) * 1000)::bigint AS recorded_at
-               FROM events WHERE aggregate_type = 'Interaction' AND aggregate_id = $1 ORDER BY sequence"
-        }
-        Backend::Sqlite => {
-            "SELECT e.sequence, e.event_type, e.event_version, e.payload, e.metadata, l.recorded_at
-               FROM events e JOIN event_log l ON l.aggregate_type = e.aggregate_type
-                 AND l.aggregate_id = e.aggregate_id AND l.sequence = e.sequence
-              WHERE e.aggregate_type = 'Interaction' AND e.aggregate_id = $1 ORDER BY e.sequence"
-        }
-    };
-    let rows = sqlx::query(sql).bind(interaction_id.to_string()).fetch_all(&state.core.db.any).await?;
-    if rows.is_empty() {
+    let stored = crate::audit::events::read(
+        &state.core.db,
+        &state.core.pii,
+        "Interaction",
+        &interaction_id.to_string(),
+        crate::audit::events::Upto::All,
+    )
+    .await?;
+    if stored.is_empty() {
         return Err(ApiError::not_found("interaction_not_found", "no such interaction"));
     }
-    let events = rows
-        .iter()
-        .map(|r| {
-            let payload: String = r.try_get("payload")?;
-            let metadata: String = r.try_get("metadata")?;
-            Ok(EventRecord {
-                sequence: r.try_get("sequence")?,
-                event_type: r.try_get("event_type")?,
-                event_version: r.try_get("event_version")?,
-                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
-                recorded_at: rfc3339(r.try_get("recorded_at")?),
-            })
+    let events: Vec<EventRecord> = stored
+        .into_iter()
+        .map(|e| EventRecord {
+            sequence: e.sequence,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            payload: e.payload,
+            metadata: e.metadata,
+            recorded_at: time_of(Some(e.recorded_at)),
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect();
     Ok(HttpResponse::Ok().json(events))
 }
 
@@ -513,10 +321,10 @@ pub async fn agent_board(state: web::Data<AppState>, auth: Auth) -> Result<HttpR
                 name: r.try_get("name")?,
                 presence: r.try_get("presence")?,
                 reason: r.try_get("reason")?,
-                since: rfc3339(r.try_get("updated_at")?),
+                since: time_of(r.try_get("updated_at")?),
                 capacity: r.try_get("capacity")?,
                 reachable: r.try_get::<i64, _>("reachable")? != 0,
-                reconnect_by: rfc3339(r.try_get("reconnect_by")?),
+                reconnect_by: time_of(r.try_get("reconnect_by")?),
                 load: r.try_get("load")?,
                 offers: r.try_get("offers")?,
                 wrap_ups: r.try_get("wrap_ups")?,
@@ -606,9 +414,9 @@ pub async fn queue_board(state: web::Data<AppState>, auth: Auth) -> Result<HttpR
         let queued_at: i64 = r.try_get("queued_at")?;
         let row = WaitingRow {
             interaction_id: r.try_get("interaction_id")?,
-            queued_at: rfc3339(Some(queued_at)),
+            queued_at: time_of(Some(queued_at)),
             wait_secs: (now - queued_at).max(0) / 1000,
-            until: rfc3339(r.try_get("until_at")?),
+            until: time_of(r.try_get("until_at")?),
             reason: r.try_get("reason")?,
             offered_to: r.try_get("offered_to")?,
         };

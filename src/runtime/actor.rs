@@ -16,11 +16,11 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateError, EventEnvelope, EventStore};
 use switchboard_domain::Decider;
 
-use crate::db::EventRepository;
+use crate::pii::repo::PiiRepository;
 
 /// The event store for one aggregate type (event-store mode only: cqrs-es 0.5.0's snapshot
-/// modes apply events twice).
-pub type Store<A> = PersistedEventStore<EventRepository, A>;
+/// modes apply events twice), with personal fields sealed at rest.
+pub type Store<A> = PersistedEventStore<PiiRepository, A>;
 
 /// How many times a command is retried after a concurrency conflict.
 pub const MAX_CONFLICT_RETRIES: usize = 3;

@@ -103,6 +103,13 @@ where
         addr
     }
 
+    /// Drops the cached actor of `id`, so the next command or read replays it from the log.
+    /// Used after an erasure: the cached state still holds the personal data in the clear,
+    /// and a replay opens it to placeholders. (An actor with no address left stops.)
+    pub fn evict(&self, id: &str) {
+        self.forget(id);
+    }
+
     fn forget(&self, id: &str) {
         if let Ok(mut slots) = self.slots.lock() {
             slots.remove(id);

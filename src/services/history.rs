@@ -13,8 +13,6 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
-use switchboard_projections::Backend;
 use utoipa::ToSchema;
 
 use crate::db::Database;
@@ -70,32 +68,21 @@ pub enum HistoryError {
 /// `view` turns a state into what may be shown (same shape as its JSON, secrets masked).
 pub async fn history<A>(
     db: &Database,
+    pii: &crate::pii::Pii,
     id: &str,
     view: impl Fn(&A) -> Value,
 ) -> Result<Vec<HistoryEntry>, HistoryError>
 where
     A: Aggregate + Default + Serialize,
 {
-    let sql = match db.backend {
-        Backend::Postgres => {
-            "SELECT sequence, event_type, payload::text AS payload, metadata::text AS metadata
-               FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
-        }
-        Backend::Sqlite => {
-            "SELECT sequence, event_type, payload, metadata
-               FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
-        }
-    };
-    let rows = sqlx::query(sql).bind(A::TYPE).bind(id).fetch_all(&db.any).await?;
+    let events = crate::audit::events::read(db, pii, A::TYPE, id, crate::audit::events::Upto::All).await?;
     let mut state = A::default();
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
-        let sequence: i64 = row.try_get("sequence")?;
-        let payload: String = row.try_get("payload")?;
-        let metadata: String = row.try_get("metadata")?;
-        let event: A::Event =
-            serde_json::from_str(&payload).map_err(|source| HistoryError::Decode { sequence, source })?;
-        let metadata: Value = serde_json::from_str(&metadata).unwrap_or(Value::Null);
+    let mut entries = Vec::with_capacity(events.len());
+    for stored in events {
+        let sequence = stored.sequence;
+        let event: A::Event = serde_json::from_value(stored.payload)
+            .map_err(|source| HistoryError::Decode { sequence, source })?;
+        let metadata = stored.metadata;
         let (raw_before, view_before) = (to_json(&state), view(&state));
         state.apply(event);
         let (raw_after, view_after) = (to_json(&state), view(&state));
@@ -105,7 +92,7 @@ where
                 .as_str()
                 .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
                 .map(|t| t.with_timezone(&Utc)),
-            event_type: row.try_get("event_type")?,
+            event_type: stored.event_type,
             caused_by: metadata["caused_by"].as_str().map(str::to_owned),
             changes: diff(&raw_before, &raw_after, &view_before, &view_after),
         });

@@ -20,7 +20,7 @@ use switchboard_domain::interaction::{
     DeliveryStatus, InboundContent, InteractionCommand, InteractionError, ProviderFailure, RoutingSetup,
     Screening,
 };
-use switchboard_domain::{AccountId, ContactId, ContactListId, InteractionId, MessageId, PhoneNumber};
+use switchboard_domain::{AccountId, ContactListId, InteractionId, MessageId, PhoneNumber};
 
 use crate::core::{Cause, Core};
 use crate::providers::{self, InboundBody, InboundMessage, StatusUpdate};
@@ -96,7 +96,13 @@ pub async fn record_message(
     provider: &'static str,
 ) -> Result<Option<InteractionId>, IngestError> {
     let msg = &valid.message;
-    let contact_id = ContactId { account_id, phone: valid.customer.clone() }.to_string();
+    // The Contact aggregate id is pseudonymous (`{account}:{keyed hash}`): no phone number in
+    // the log's ids (ADR 0020).
+    let contact_id = core
+        .pii
+        .contact_subject(&account_id.to_string(), valid.customer.as_ref())
+        .await
+        .map_err(|e| IngestError::Unavailable(e.to_string()))?;
     let cause = Cause::Provider(provider);
     let metadata = core.metadata(&cause, &msg.provider_message_id);
     let receive = |at, contact_lists: BTreeSet<ContactListId>, screening: Screening| {

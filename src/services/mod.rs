@@ -3,6 +3,9 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod export;
 pub mod history;
 pub mod ingest;
 pub mod offers;
+pub mod realtime;
+pub mod search;

@@ -26,7 +26,8 @@
 //! cached until a queue event), the contact and last customer text (from the stream, primed
 //! from the interaction aggregate and its list row on first sight). No query per offer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,11 +44,24 @@ use tokio::sync::{mpsc, watch};
 
 use crate::core::Core;
 
-/// Connected agent sessions.
+/// Connected sessions: agents (by agent id) and supervisors (by session, each with the
+/// interactions they spy on).
 #[derive(Clone, Default)]
 pub struct Hub {
     sessions: Arc<Mutex<HashMap<AgentId, Vec<mpsc::UnboundedSender<String>>>>>,
+    supervisors: Arc<Mutex<HashMap<u64, Watcher>>>,
+    next_supervisor: Arc<AtomicU64>,
 }
+
+/// A supervisor's socket.
+struct Watcher {
+    tx: mpsc::UnboundedSender<String>,
+    spying: HashSet<InteractionId>,
+}
+
+/// A supervisor session's handle in the [`Hub`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SupervisorSession(u64);
 
 impl Hub {
     /// Registers a session for `agent_id`; frames for the agent arrive on the receiver.
@@ -59,9 +73,13 @@ impl Hub {
         rx
     }
 
-    /// How many sessions are open.
+    /// How many sessions the feed has to follow the log for: agents, and supervisors spying
+    /// on something (the others only get `realtime` frames, which the feed does not make).
     pub fn session_count(&self) -> usize {
-        self.sessions.lock().map(|s| s.values().map(Vec::len).sum()).unwrap_or(0)
+        let agents = self.sessions.lock().map(|s| s.values().map(Vec::len).sum()).unwrap_or(0);
+        let spies =
+            self.supervisors.lock().map(|s| s.values().filter(|w| !w.spying.is_empty()).count()).unwrap_or(0);
+        agents + spies
     }
 
     fn push(&self, agent_id: AgentId, frame: &str) {
@@ -73,6 +91,63 @@ impl Hub {
             if list.is_empty() {
                 sessions.remove(&agent_id);
             }
+        }
+    }
+
+    /// Registers a supervisor's socket; its frames arrive on the receiver.
+    pub fn connect_supervisor(&self) -> (SupervisorSession, mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.next_supervisor.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut supervisors) = self.supervisors.lock() {
+            supervisors.insert(id, Watcher { tx, spying: HashSet::new() });
+        }
+        (SupervisorSession(id), rx)
+    }
+
+    /// Forgets a supervisor's socket (and what it spied on).
+    pub fn disconnect_supervisor(&self, session: SupervisorSession) {
+        if let Ok(mut supervisors) = self.supervisors.lock() {
+            supervisors.remove(&session.0);
+        }
+    }
+
+    /// Starts following `interaction_id` for `session`: every later frame about it is copied
+    /// to the supervisor. Changes nothing for anyone else.
+    pub fn spy(&self, session: SupervisorSession, interaction_id: InteractionId) {
+        if let Ok(mut supervisors) = self.supervisors.lock()
+            && let Some(w) = supervisors.get_mut(&session.0)
+        {
+            w.spying.insert(interaction_id);
+        }
+    }
+
+    /// Stops following `interaction_id`; whether it was followed.
+    pub fn unspy(&self, session: SupervisorSession, interaction_id: InteractionId) -> bool {
+        self.supervisors
+            .lock()
+            .ok()
+            .and_then(|mut s| s.get_mut(&session.0).map(|w| w.spying.remove(&interaction_id)))
+            .unwrap_or(false)
+    }
+
+    /// How many supervisor sockets are open.
+    pub fn supervisor_count(&self) -> usize {
+        self.supervisors.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Sends `frame` to every supervisor.
+    pub fn broadcast_supervisors(&self, frame: &str) {
+        if let Ok(mut supervisors) = self.supervisors.lock() {
+            supervisors.retain(|_, w| w.tx.send(frame.to_owned()).is_ok());
+        }
+    }
+
+    /// Sends frames about `interaction_id` to the supervisors spying on it.
+    fn push_spies(&self, interaction_id: InteractionId, frames: &[String]) {
+        if let Ok(mut supervisors) = self.supervisors.lock() {
+            supervisors.retain(|_, w| {
+                !w.spying.contains(&interaction_id) || frames.iter().all(|f| w.tx.send(f.clone()).is_ok())
+            });
         }
     }
 }
@@ -298,21 +373,50 @@ impl View {
     }
 
     /// Updates the view with an event and returns the frames it produces, and for whom.
+    #[cfg(test)]
     fn frames(&mut self, aggregate_id: &str, payload: &DomainEventPayload) -> Vec<(AgentId, String)> {
+        self.frames_and_spied(aggregate_id, payload).0
+    }
+
+    /// [`View::frames`], plus the frames about the event's interaction for the supervisors
+    /// spying on it (every frame the event makes, whoever it is addressed to, once).
+    fn frames_and_spied(
+        &mut self,
+        aggregate_id: &str,
+        payload: &DomainEventPayload,
+    ) -> (Vec<(AgentId, String)>, Spied) {
         match payload {
             DomainEventPayload::Interaction(e) => match aggregate_id.parse() {
                 Ok(interaction_id) => {
                     // Taken before the event updates the view (a disposal forgets the facts).
                     let account_id = self.account_of(interaction_id, e);
-                    let mut frames = self.interaction_frames(interaction_id, e);
+                    let all = self.interaction_frames(interaction_id, e);
                     // Only members of the account hear about its interactions; unknown
                     // membership tells nobody.
                     let members = account_id.and_then(|a| self.accounts.get(&a)).map(|a| &a.members);
-                    frames.retain(|(agent, _)| members.is_some_and(|m| m.contains(agent)));
-                    frames
+                    let mut agents = Vec::new();
+                    let mut spied: Vec<String> = Vec::new();
+                    for (agent, frame) in all {
+                        if spied.last() != Some(&frame) {
+                            spied.push(frame.clone());
+                        }
+                        if let Some(agent) = agent
+                            && members.is_some_and(|m| m.contains(&agent))
+                        {
+                            agents.push((agent, frame));
+                        }
+                    }
+                    (agents, Some((interaction_id, spied)))
                 }
-                Err(_) => vec![],
+                Err(_) => (vec![], None),
             },
+            other => (self.other_frames(aggregate_id, other), None),
+        }
+    }
+
+    /// Frames of agents', accounts' and queues' events.
+    fn other_frames(&mut self, aggregate_id: &str, payload: &DomainEventPayload) -> Vec<(AgentId, String)> {
+        match payload {
             DomainEventPayload::Agent(e) => match aggregate_id.parse() {
                 Ok(agent_id) => self.presence_frames(agent_id, e),
                 Err(_) => vec![],
@@ -434,11 +538,13 @@ impl View {
         &mut self,
         interaction_id: InteractionId,
         e: &InteractionEvent,
-    ) -> Vec<(AgentId, String)> {
+    ) -> Vec<(Option<AgentId>, String)> {
         let id = interaction_id;
         let owner = self.owners.get(&id).copied().flatten();
-        let to = |agent: Option<AgentId>, frame: serde_json::Value| -> Vec<(AgentId, String)> {
-            agent.map(|a| (a, frame.to_string())).into_iter().collect()
+        // Every frame is kept, even with nobody to address it to: spying supervisors see the
+        // whole thread, also while the interaction waits unassigned.
+        let to = |agent: Option<AgentId>, frame: serde_json::Value| -> Vec<(Option<AgentId>, String)> {
+            vec![(agent, frame.to_string())]
         };
         match e {
             InteractionEvent::OfferMade { agent_id, attempt, target_seq, expires_at, explanation, at } => {
@@ -559,9 +665,9 @@ impl View {
                 let frame = json!({"type": "interaction", "interaction_id": id, "status": "assigned",
                                    "agent_id": agent_id, "at": at})
                 .to_string();
-                let mut frames = vec![(*agent_id, frame.clone())];
+                let mut frames = vec![(Some(*agent_id), frame.clone())];
                 if let Some(previous) = owner.filter(|p| p != agent_id) {
-                    frames.push((previous, frame));
+                    frames.push((Some(previous), frame));
                 }
                 frames
             }
@@ -583,6 +689,12 @@ impl View {
                 Some(*agent_id),
                 json!({"type": "interaction", "interaction_id": id, "status": "wrap_up",
                        "pause_reason": pause_reason, "at": at}),
+            ),
+            // Internal notes reach the owner and spying supervisors, never the customer.
+            InteractionEvent::NoteAdded { note_id, author, text, at } => to(
+                owner,
+                json!({"type": "note", "interaction_id": id, "note_id": note_id, "author": author,
+                       "text": text, "at": at}),
             ),
             InteractionEvent::InteractionClosed { by, at } => to(
                 owner,
@@ -611,6 +723,9 @@ impl View {
         }
     }
 }
+
+/// The frames an interaction event makes for the supervisors spying on that interaction.
+type Spied = Option<(InteractionId, Vec<String>)>;
 
 /// A fact the view must learn from an aggregate before an event can be addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -648,6 +763,71 @@ pub async fn run(core: Core, hub: Hub, mut shutdown: watch::Receiver<bool>, poll
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "feed step failed"),
+        }
+        tokio::select! {
+            _ = commits.changed() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Realtime figures are pushed at most this often (a burst of events makes one frame).
+pub const REALTIME_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// The `realtime` frame: the snapshot with its `type`.
+pub fn realtime_frame(snapshot: &crate::services::realtime::Snapshot) -> String {
+    let mut frame = serde_json::to_value(snapshot).unwrap_or_else(|_| json!({}));
+    frame["type"] = json!("realtime");
+    frame.to_string()
+}
+
+/// Pushes a `realtime` frame to every supervisor when the figures change, until shutdown.
+///
+/// Wakes on commits (or the poll interval), and recomputes only when the read models'
+/// checkpoint moved (the figures are read from them); pushes only when the snapshot differs
+/// from the last one pushed, ignoring what moves with the clock alone (see
+/// `Snapshot::fingerprint`); then waits [`REALTIME_DEBOUNCE`] before looking again. Nobody
+/// connected: nothing is computed (each new socket gets its own snapshot on connect).
+pub async fn publish_realtime(core: Core, hub: Hub, mut shutdown: watch::Receiver<bool>, poll: Duration) {
+    let mut commits = core.commit_signal();
+    let mut seen: Option<Checkpoint> = None;
+    let mut pushed = String::new();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if hub.supervisor_count() == 0 {
+            seen = None;
+            pushed.clear();
+        } else {
+            match crate::workers::checkpoint::load(
+                &core.db.any,
+                core.db.backend,
+                switchboard_projections::READ_MODELS,
+            )
+            .await
+            {
+                Ok(at) if seen.as_ref() != Some(&at) => {
+                    match crate::services::realtime::snapshot(&core, None).await {
+                        Ok(snapshot) => {
+                            seen = Some(at);
+                            let fingerprint = snapshot.fingerprint();
+                            if fingerprint != pushed {
+                                hub.broadcast_supervisors(&realtime_frame(&snapshot));
+                                pushed = fingerprint;
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "realtime figures not computed"),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "realtime publisher cannot read the checkpoint"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REALTIME_DEBOUNCE) => {}
+            _ = shutdown.changed() => continue,
         }
         tokio::select! {
             _ = commits.changed() => {}
@@ -713,7 +893,9 @@ async fn step(core: &Core, hub: &Hub, position: &mut Checkpoint, view: &mut View
         view.clear();
         return Ok(0);
     }
-    let events = log::read_after(&mut conn, core.db.backend, position, 500).await?;
+    let mut events = log::read_after(&mut conn, core.db.backend, position, 500).await?;
+    // Personal fields are sealed in the log (ADR 0020).
+    core.pii.open_stored(&mut conn, &mut events).await?;
     drop(conn);
     for event in &events {
         *position = event.checkpoint.clone();
@@ -728,8 +910,14 @@ async fn step(core: &Core, hub: &Hub, position: &mut Checkpoint, view: &mut View
             let Some(missing) = view.needs(&event.aggregate_id, &payload) else { break };
             learn(core, view, missing).await;
         }
-        for (agent_id, frame) in view.frames(&event.aggregate_id, &payload) {
+        let (frames, spied) = view.frames_and_spied(&event.aggregate_id, &payload);
+        for (agent_id, frame) in frames {
             hub.push(agent_id, &frame);
+        }
+        if let Some((interaction_id, frames)) = spied
+            && !frames.is_empty()
+        {
+            hub.push_spies(interaction_id, &frames);
         }
     }
     Ok(events.len())
@@ -740,9 +928,9 @@ mod tests {
     use chrono::{DateTime, Utc};
     use serde_json::Value;
     use serde_json::json;
-    use switchboard_domain::interaction::{Closer, InboundContent, SystemClose};
+    use switchboard_domain::interaction::{Closer, InboundContent, NoteAuthor, SystemClose};
     use switchboard_domain::routing::{OfferExplanation, WithdrawReason};
-    use switchboard_domain::{AccountId, DispositionCode, MessageId, PauseReason};
+    use switchboard_domain::{AccountId, DispositionCode, MessageId, NoteId, PauseReason};
 
     use super::*;
 
@@ -1104,6 +1292,69 @@ mod tests {
         let assigned_event =
             DomainEventPayload::Interaction(InteractionEvent::AgentAssigned { agent_id: a, at: at(3) });
         assert_eq!(view.needs(&fresh.to_string(), &assigned_event), Some(Missing::Facts(fresh)));
+    }
+
+    fn spied(view: &mut View, id: InteractionId, e: InteractionEvent) -> (Vec<AgentId>, Vec<Value>) {
+        let (agents, spied) = view.frames_and_spied(&id.to_string(), &DomainEventPayload::Interaction(e));
+        let (spied_id, frames) = spied.expect("an interaction event is spied");
+        assert_eq!(spied_id, id);
+        let frames = frames.iter().map(|f| serde_json::from_str(f).expect("json")).collect();
+        (agents.into_iter().map(|(a, _)| a).collect(), frames)
+    }
+
+    #[test]
+    fn spies_see_every_frame_once_even_unaddressed_and_notes_reach_the_owner() {
+        let mut view = View::default();
+        let (id, a, b) = (InteractionId::new(), AgentId::new(), AgentId::new());
+        prime(&mut view, id, &[a, b]);
+        view.owners.insert(id, None);
+        // Waiting, nobody owns it: no agent hears, a spy does.
+        let (agents, frames) = spied(&mut view, id, message(1));
+        assert!(agents.is_empty());
+        assert_eq!(frames.iter().map(|f| f["type"].clone()).collect::<Vec<_>>(), [json!("message")]);
+        assert_eq!(spied(&mut view, id, InteractionEvent::AgentAssigned { agent_id: a, at: at(2) }).0, [a]);
+        // A takeover tells two agents the same frame; the spy gets it once.
+        let (agents, frames) =
+            spied(&mut view, id, InteractionEvent::AgentAssigned { agent_id: b, at: at(3) });
+        assert_eq!((agents, frames.len()), (vec![b, a], 1));
+        let author = NoteAuthor::Supervisor { label: "Sue".into() };
+        let text = switchboard_domain::MessageText::parse("escalate").expect("text");
+        let note = InteractionEvent::NoteAdded { note_id: NoteId::new(), author, text, at: at(4) };
+        let (agents, frames) = spied(&mut view, id, note);
+        assert_eq!(agents, [b]);
+        assert_eq!(
+            (&frames[0]["type"], &frames[0]["text"], &frames[0]["author"]),
+            (&json!("note"), &json!("escalate"), &json!({"kind": "supervisor", "label": "Sue"}))
+        );
+        // Other aggregates' events are nobody's spying business.
+        let other = DomainEventPayload::Agent(AgentEvent::AgentBecameReady { at: at(5) });
+        assert!(view.frames_and_spied(&a.to_string(), &other).1.is_none());
+    }
+
+    #[test]
+    fn spying_follows_a_session_until_it_stops() {
+        let hub = Hub::default();
+        let id = InteractionId::new();
+        let (me, mut rx) = hub.connect_supervisor();
+        let (_other, mut other_rx) = hub.connect_supervisor();
+        assert_eq!((hub.supervisor_count(), hub.session_count()), (2, 0), "watching only: the feed may skip");
+        hub.spy(me, id);
+        assert_eq!(hub.session_count(), 1);
+        hub.push_spies(id, &["a".to_owned(), "b".to_owned()]);
+        hub.push_spies(InteractionId::new(), &["c".to_owned()]);
+        assert_eq!(
+            (rx.try_recv().ok(), rx.try_recv().ok(), rx.try_recv().ok()),
+            (Some("a".into()), Some("b".into()), None)
+        );
+        assert!(other_rx.try_recv().is_err(), "only the spy");
+        hub.broadcast_supervisors("r");
+        assert_eq!((rx.try_recv().ok(), other_rx.try_recv().ok()), (Some("r".into()), Some("r".into())));
+        assert!(hub.unspy(me, id));
+        assert!(!hub.unspy(me, id));
+        hub.push_spies(id, &["d".to_owned()]);
+        assert!(rx.try_recv().is_err());
+        hub.disconnect_supervisor(me);
+        assert_eq!(hub.supervisor_count(), 1);
     }
 
     #[test]

@@ -143,7 +143,10 @@ impl Router {
         let from = read_from(&self.folded, reacted_to.as_ref()).clone();
         let events = {
             let mut conn = core.db.any.acquire().await?;
-            log::read_after(&mut conn, backend, &from, BATCH).await?
+            let mut events = log::read_after(&mut conn, backend, &from, BATCH).await?;
+            // Personal fields are sealed in the log (ADR 0020).
+            core.pii.open_stored(&mut conn, &mut events).await?;
+            events
         };
         for event in &events {
             let fold = self.folded.precedes(&event.checkpoint);
@@ -165,13 +168,17 @@ impl Router {
             }
         }
         if let Some(checkpoint) = &reacted_to {
+            // Decisions first, then the checkpoint: until the board's decisions are issued the
+            // router is not done with these events, and whoever waits for the router to reach
+            // the head of the log (an operator, a test's `settle`) must not see it there yet.
+            // If the decisions fail, the reactions are repeated on the retry (idempotent).
+            if events.len() < BATCH as usize {
+                self.execute_decisions(core).await?;
+            }
             if let Some(last) = events.last()
                 && checkpoint.precedes(&last.checkpoint)
             {
                 checkpoint::save(&core.db.any, backend, NAME, &last.checkpoint, core.clock.now_ms()).await?;
-            }
-            if events.len() < BATCH as usize {
-                self.execute_decisions(core).await?;
             }
         }
         if let Some(tx) = guard {

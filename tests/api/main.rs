@@ -2,11 +2,14 @@
 //! spawned server over real HTTP and websockets on loopback, against SQLite and PostgreSQL.
 
 mod accounts;
+mod audit;
 mod bad_input;
 mod catalog;
 mod conversation;
 mod directory;
 mod durability;
+mod erasure;
+mod export;
 mod helpers;
 mod kaleyra;
 mod media;
@@ -18,5 +21,7 @@ mod provider_media;
 mod routing;
 mod routing_admin;
 mod runtime;
+mod search;
 mod sinch;
+mod supervision;
 mod twilio;

@@ -284,23 +284,30 @@ async fn sends_to_one_customer_are_paced_after_a_burst_of_45() {
             .filter(|r| r.url.path() == "/v23.0/100000000000002/messages")
             .count()
     };
-    let state = |app: &TestApp| {
+    // A claimed row counts an attempt until the worker defers it, so wait for the deferred
+    // state itself: unlocked and due later than now.
+    let deferred = |app: &TestApp| {
         let db = app.core.db.any.clone();
+        let now = app.core.clock.now_ms();
         async move {
-            sqlx::query_as::<_, (String, i64)>("SELECT status, attempts FROM outbox WHERE status = 'pending'")
-                .fetch_all(&db)
-                .await
-                .expect("query")
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT status, attempts FROM outbox
+                  WHERE status = 'pending' AND locked_until IS NULL AND next_attempt_at > $1",
+            )
+            .bind(now)
+            .fetch_all(&db)
+            .await
+            .expect("query")
         }
     };
     for _ in 0..500 {
-        if sent().await == 45 && state(&app).await.len() == 1 {
+        if sent().await == 45 && deferred(&app).await.len() == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(sent().await, 45, "the burst goes out");
-    assert_eq!(state(&app).await, vec![("pending".to_owned(), 0)], "the 46th waits, no attempt counted");
+    assert_eq!(deferred(&app).await, vec![("pending".to_owned(), 0)], "the 46th waits, no attempt counted");
     app.core.clock.advance(Duration::from_secs(7));
     for _ in 0..500 {
         if sent().await == 46 {

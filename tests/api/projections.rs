@@ -126,7 +126,13 @@ async fn rebuild_and_resume(backend: Backend) {
     let (place, _graph) = app.stop().await; // no live projector from here on
 
     let db = switchboard::db::connect(&place.url, 4).await.expect("db");
-    let projector = |p: Arc<dyn Projection>, batch| Projector::new(db.any.clone(), db.backend, p, batch);
+    // Personal fields are sealed in the log: projectors open them with the master key.
+    let sealer = switchboard::crypto::Sealer::from_base64(&place.master_key).expect("key");
+    let pii =
+        Arc::new(switchboard::pii::Pii::new(db.any.clone(), sealer, switchboard::clock::Clock::system()));
+    let projector = |p: Arc<dyn Projection>, batch| {
+        Projector::new(db.any.clone(), db.backend, p, batch).with_opener(pii.clone())
+    };
 
     // Rebuilding every read model the server runs (one combined projector) equals live.
     projector(switchboard_projections::combined(), 7).rebuild().await.expect("rebuild all");

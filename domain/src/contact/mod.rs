@@ -4,6 +4,11 @@
 //! It exists so that "which interaction does this message join?" has a single, serialised
 //! answer even with several nodes: starting a new interaction is a compare-and-set on the
 //! contact's current interaction, guarded by the event store's optimistic concurrency.
+//!
+//! It is also where a contact's erasure (GDPR) is recorded: `ContactErased` names the
+//! interactions and directory cards whose personal data was destroyed, never the number (the
+//! aggregate id itself is a keyed hash of it, see `src/pii`). After it the contact starts
+//! afresh: the next message opens a new interaction.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
@@ -23,6 +28,15 @@ pub enum ContactCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Erase the contact's personal data: every interaction it had and the given directory
+    /// cards (found by the caller from the number). The caller checked that no interaction
+    /// is still open.
+    Erase {
+        /// Directory cards holding the number.
+        cards: Vec<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Events of the Contact aggregate.
@@ -35,12 +49,24 @@ pub enum ContactEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The contact's personal data was erased: the keys sealing it are destroyed and the
+    /// read models forget these interactions and cards.
+    ContactErased {
+        /// The interactions whose data was erased.
+        interactions: Vec<InteractionId>,
+        /// The directory cards erased with it.
+        #[serde(default)]
+        cards: Vec<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ContactEvent {
     fn event_type(&self) -> String {
         match self {
             Self::ContactInteractionStarted { .. } => "ContactInteractionStarted".to_owned(),
+            Self::ContactErased { .. } => "ContactErased".to_owned(),
         }
     }
 
@@ -67,6 +93,9 @@ pub struct Contact {
     pub current: Option<InteractionId>,
     /// How many interactions this contact has had.
     pub interactions: u64,
+    /// The interactions started since the last erasure (what an erasure covers).
+    #[serde(default)]
+    pub history: Vec<InteractionId>,
 }
 
 impl Contact {
@@ -75,6 +104,11 @@ impl Contact {
             ContactEvent::ContactInteractionStarted { interaction_id, .. } => {
                 self.current = Some(interaction_id);
                 self.interactions += 1;
+                self.history.push(interaction_id);
+            }
+            ContactEvent::ContactErased { .. } => {
+                self.current = None;
+                self.history.clear();
             }
         }
     }
@@ -91,6 +125,12 @@ impl Decider for Contact {
                     return Err(ContactError::CurrentInteractionChanged { current: self.current });
                 }
                 Ok(vec![ContactEvent::ContactInteractionStarted { interaction_id, at }])
+            }
+            ContactCommand::Erase { cards, at } => {
+                if self.history.is_empty() && cards.is_empty() {
+                    return Ok(vec![]); // nothing (left) to erase
+                }
+                Ok(vec![ContactEvent::ContactErased { interactions: self.history.clone(), cards, at }])
             }
         }
     }
@@ -158,5 +198,30 @@ mod tests {
                 at: at(),
             })
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn erasure_names_every_interaction_since_the_last_one_and_starts_afresh() {
+        let (first, second) = (InteractionId::new(), InteractionId::new());
+        let started = |interaction_id| ContactEvent::ContactInteractionStarted { interaction_id, at: at() };
+        TestFramework::<Contact>::with(())
+            .given(vec![started(first), started(second)])
+            .when(ContactCommand::Erase { cards: vec!["c".into()], at: at() })
+            .then_expect_events(vec![ContactEvent::ContactErased {
+                interactions: vec![first, second],
+                cards: vec!["c".into()],
+                at: at(),
+            }]);
+        let erased = ContactEvent::ContactErased { interactions: vec![first], cards: vec![], at: at() };
+        // Nothing new since: no event.
+        TestFramework::<Contact>::with(())
+            .given(vec![started(first), erased.clone()])
+            .when(ContactCommand::Erase { cards: vec![], at: at() })
+            .then_expect_events(vec![]);
+        // After erasure the next message starts a new interaction from nothing.
+        TestFramework::<Contact>::with(())
+            .given(vec![started(first), erased])
+            .when(ContactCommand::StartInteraction { interaction_id: second, previous: None, at: at() })
+            .then_expect_events(vec![started(second)]);
     }
 }

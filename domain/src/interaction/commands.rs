@@ -3,14 +3,17 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, TemplateMessage,
+    Closer, DeliveryStatus, InboundContent, MediaBlob, NoteAuthor, OutboundMedia, ProviderFailure,
+    TemplateMessage,
 };
 use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
 use crate::routing::{ChannelRules, OfferExplanation, RoutingPlan, Target, WithdrawReason};
-use crate::{AccountId, AgentId, ContactListId, DispositionCode, MessageId, MessageText, PhoneNumber, Tag};
+use crate::{
+    AccountId, AgentId, ContactListId, DispositionCode, MessageId, MessageText, NoteId, PhoneNumber, Tag,
+};
 
 /// What routing a new interaction needs: the account's plan and rules, and the customer's
 /// contact lists (for jump conditions).
@@ -264,6 +267,22 @@ pub enum InteractionCommand {
         agent_id: AgentId,
         /// The disposition chosen.
         disposition: DispositionCode,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Write an internal note (never sent to the customer).
+    AddNote {
+        /// A fresh id.
+        note_id: NoteId,
+        /// Who writes it (an agent must own the interaction).
+        author: NoteAuthor,
+        /// The text.
+        text: MessageText,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Delete a closed interaction from every list (the log keeps its events).
+    Delete {
         /// When.
         at: DateTime<Utc>,
     },

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 use super::{
-    Closer, DeliveryStatus, InboundContent, MediaBlob, OutboundMedia, ProviderFailure, SystemClose,
-    TemplateMessage,
+    Closer, DeliveryStatus, InboundContent, MediaBlob, NoteAuthor, OutboundMedia, ProviderFailure,
+    SystemClose, TemplateMessage,
 };
 use crate::routing::{ChannelRules, OfferExplanation, RoutingPlan, Target, TargetReason, WithdrawReason};
 use crate::{
-    AccountId, AgentId, ContactListId, DispositionCode, MessageId, MessageText, PauseReason, PhoneNumber,
-    QueueId, Tag,
+    AccountId, AgentId, ContactListId, DispositionCode, MessageId, MessageText, NoteId, PauseReason,
+    PhoneNumber, QueueId, Tag,
 };
 
 /// Events of the Interaction aggregate.
@@ -338,6 +338,24 @@ pub enum InteractionEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Someone wrote an internal note: agents and supervisors read it, the customer never
+    /// receives it.
+    NoteAdded {
+        /// Its id.
+        note_id: NoteId,
+        /// Who wrote it.
+        author: NoteAuthor,
+        /// The text.
+        text: MessageText,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A supervisor deleted the closed interaction: it leaves every list, search and export;
+    /// its events stay in the log for auditors.
+    InteractionDeleted {
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for InteractionEvent {
@@ -373,6 +391,8 @@ impl DomainEvent for InteractionEvent {
             Self::TransferReturned { .. } => "TransferReturned",
             Self::WrapUpStarted { .. } => "WrapUpStarted",
             Self::InteractionClosedBySystem { .. } => "InteractionClosedBySystem",
+            Self::NoteAdded { .. } => "NoteAdded",
+            Self::InteractionDeleted { .. } => "InteractionDeleted",
         }
         .to_owned()
     }

@@ -41,7 +41,7 @@ use crate::routing::{
     ChannelRules, Condition, RoutingPlan, StepAction, Target, TargetReason, WithdrawReason,
 };
 use crate::{
-    AccountId, AgentId, ContactListId, Decider, DispositionCode, MessageId, MessageText, PhoneNumber,
+    AccountId, AgentId, ContactListId, Decider, DispositionCode, MessageId, MessageText, NoteId, PhoneNumber,
     QueueId, Tag,
 };
 
@@ -135,6 +135,23 @@ pub enum Closer {
     System,
 }
 
+/// Who wrote an internal note. The label of a supervisor or administrator is their token's
+/// label (they have no agent id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoteAuthor {
+    /// The interaction's assigned agent.
+    Agent {
+        /// Who.
+        agent_id: AgentId,
+    },
+    /// A supervisor (or administrator) following the interaction.
+    Supervisor {
+        /// Their token's label.
+        label: String,
+    },
+}
+
 /// The system disposition of an interaction closed for inactivity (seed); it cannot be deleted.
 pub const CLOSED_FOR_INACTIVITY: &str = "Closed for inactivity";
 
@@ -218,6 +235,9 @@ pub enum InteractionError {
     /// No tags given.
     #[error("no tags given")]
     NoTags,
+    /// Only a closed interaction can be deleted.
+    #[error("the interaction is still open")]
+    StillOpen,
 }
 
 /// Lifecycle stage.
@@ -364,6 +384,12 @@ pub struct Interaction {
     /// Whether the owner opened the disposition dialog.
     #[serde(default)]
     pub wrap_up_started: bool,
+    /// The internal notes written so far (a retried note with the same id records nothing).
+    #[serde(default)]
+    pub note_ids: BTreeSet<NoteId>,
+    /// Deleted by a supervisor: every command now finds nothing.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 impl Interaction {
@@ -506,6 +532,10 @@ impl Interaction {
                 }
             }
             E::TagsAdded { tags, .. } => self.tags.extend(tags),
+            E::NoteAdded { note_id, .. } => {
+                self.note_ids.insert(note_id);
+            }
+            E::InteractionDeleted { .. } => self.deleted = true,
             E::OfferMade { agent_id, attempt, target_seq, expires_at, .. } => {
                 self.attempts = self.attempts.max(attempt);
                 self.offers.insert(
@@ -561,6 +591,9 @@ impl Interaction {
     }
 
     fn require_open(&self) -> Result<(), InteractionError> {
+        if self.deleted {
+            return Err(InteractionError::NotFound);
+        }
         match self.stage {
             Stage::New => Err(InteractionError::NotFound),
             Stage::Closed | Stage::Disposed => Err(InteractionError::Closed),
@@ -571,7 +604,7 @@ impl Interaction {
     /// For commands from timers and the board: a missing interaction is an error, anything
     /// else that no longer applies is a no-op the caller checks for.
     fn require_exists(&self) -> Result<(), InteractionError> {
-        if self.stage == Stage::New { Err(InteractionError::NotFound) } else { Ok(()) }
+        if self.stage == Stage::New || self.deleted { Err(InteractionError::NotFound) } else { Ok(()) }
     }
 
     /// The checks every agent send shares. `Ok((None, _))` means the same message id was
@@ -1095,6 +1128,24 @@ impl Decider for Interaction {
                     return Ok(vec![]);
                 }
                 Ok(vec![E::WrapUpStarted { agent_id, pause_reason: mandatory.pause_reason, at }])
+            }
+            C::AddNote { note_id, author, text, at } => {
+                self.require_exists()?;
+                // An agent writes notes on what they own; supervisors on anything they follow.
+                if let NoteAuthor::Agent { agent_id } = &author {
+                    self.require_agent(*agent_id)?;
+                }
+                if self.note_ids.contains(&note_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::NoteAdded { note_id, author, text, at }])
+            }
+            C::Delete { at } => {
+                self.require_exists()?;
+                if self.is_open() {
+                    return Err(InteractionError::StillOpen);
+                }
+                Ok(vec![E::InteractionDeleted { at }])
             }
             C::Dispose { agent_id, disposition, at } => match self.stage {
                 Stage::New => Err(InteractionError::NotFound),

@@ -8,7 +8,7 @@ use crate::routing::{
     Condition, DateSlot, Day, Interval, MandatoryDisposition, OfferExplanation, PlanStep, TimeZoneName,
     WeeklySlot,
 };
-use crate::{DispositionCode, MessageText, PauseReason};
+use crate::{DispositionCode, MessageText, NoteId, PauseReason};
 
 type Given = TestFramework<Interaction>;
 
@@ -1950,4 +1950,75 @@ fn the_screening_of_a_message_that_joins_an_open_interaction_is_ignored() {
     let events = events.expect("joins");
     assert_eq!(events.len(), 1);
     assert!(matches!(events[0], E::CustomerMessageReceived { .. }));
+}
+
+fn note(author: NoteAuthor, note_id: NoteId) -> (InteractionCommand, InteractionEvent) {
+    let text = MessageText::parse("customer is a reseller").expect("valid");
+    (
+        InteractionCommand::AddNote { note_id, author: author.clone(), text: text.clone(), at: t(1) },
+        InteractionEvent::NoteAdded { note_id, author, text, at: t(1) },
+    )
+}
+
+#[test]
+fn the_owner_and_supervisors_write_notes_on_open_and_closed_interactions() {
+    let f = Fixture::new();
+    let id = NoteId::new();
+    let (cmd, ev) = note(NoteAuthor::Agent { agent_id: f.agent }, id);
+    Given::with(()).given(f.assigned()).when(cmd).then_expect_events(vec![ev]);
+    let supervisor = NoteAuthor::Supervisor { label: "floor lead".into() };
+    let (cmd, ev) = note(supervisor.clone(), id);
+    Given::with(()).given(f.assigned()).when(cmd).then_expect_events(vec![ev]);
+    let mut closed = f.assigned();
+    closed.push(InteractionEvent::InteractionClosed { by: Closer::Agent(f.agent), at: t(1) });
+    let (cmd, ev) = note(supervisor, id);
+    Given::with(()).given(closed).when(cmd).then_expect_events(vec![ev]);
+}
+
+#[test]
+fn another_agent_cannot_write_a_note_and_nobody_writes_on_nothing() {
+    let f = Fixture::new();
+    let (cmd, _) = note(NoteAuthor::Agent { agent_id: f.other }, NoteId::new());
+    Given::with(()).given(f.assigned()).when(cmd).then_expect_error(InteractionError::NotAssignedToAgent);
+    let (cmd, _) = note(NoteAuthor::Supervisor { label: "x".into() }, NoteId::new());
+    Given::with(()).given_no_previous_events().when(cmd).then_expect_error(InteractionError::NotFound);
+}
+
+#[test]
+fn only_a_closed_interaction_is_deleted_and_then_it_is_gone() {
+    let f = Fixture::new();
+    Given::with(())
+        .given(f.assigned())
+        .when(InteractionCommand::Delete { at: t(2) })
+        .then_expect_error(InteractionError::StillOpen);
+    let mut closed = f.assigned();
+    closed.push(InteractionEvent::InteractionClosed { by: Closer::Agent(f.agent), at: t(1) });
+    Given::with(())
+        .given(closed.clone())
+        .when(InteractionCommand::Delete { at: t(2) })
+        .then_expect_events(vec![InteractionEvent::InteractionDeleted { at: t(2) }]);
+    closed.push(InteractionEvent::InteractionDeleted { at: t(2) });
+    Given::with(())
+        .given(closed.clone())
+        .when(InteractionCommand::Delete { at: t(3) })
+        .then_expect_error(InteractionError::NotFound);
+    let (cmd, _) = note(NoteAuthor::Supervisor { label: "x".into() }, NoteId::new());
+    Given::with(()).given(closed.clone()).when(cmd).then_expect_error(InteractionError::NotFound);
+    // The customer's next message opens a new interaction (the deleted one takes none).
+    Given::with(())
+        .given(closed)
+        .when(f.receive("wamid.after", MessageId::new(), t(3)))
+        .then_expect_error(InteractionError::NotJoinable);
+}
+
+#[test]
+fn a_retried_note_with_the_same_id_is_recorded_once() {
+    let f = Fixture::new();
+    let id = NoteId::new();
+    let (cmd, ev) = note(NoteAuthor::Supervisor { label: "lead".into() }, id);
+    let mut events = f.assigned();
+    events.push(ev);
+    Given::with(()).given(events.clone()).when(cmd).then_expect_events(vec![]);
+    let (other, other_ev) = note(NoteAuthor::Supervisor { label: "lead".into() }, NoteId::new());
+    Given::with(()).given(events).when(other).then_expect_events(vec![other_ev]);
 }
