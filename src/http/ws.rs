@@ -291,7 +291,7 @@ async fn caught_up(core: &Core) {
         )
         .await
         {
-            Ok(at) if at.position >= head.position => return,
+            Ok(at) if !at.precedes(&head) => return,
             Ok(_) => tokio::time::sleep(Duration::from_millis(25)).await,
             Err(_) => return,
         }

@@ -190,57 +190,45 @@ enum Target {
     Body,
 }
 
-fn field(name: &str) -> Option<(Kind, Target)> {
+/// Every searchable field with its type and where its values live: one table, so the
+/// compiler and the error message that lists the fields cannot disagree.
+const FIELDS: [(&str, Kind, Target); 20] = {
     use Kind::*;
-    let col = |column, nullable| Target::Column { column, nullable };
-    Some(match name {
-        "interaction_id" => (Text, col("il.interaction_id", false)),
-        "customer" => (Text, col("il.customer", false)),
-        "customer_name" => (Text, col("il.customer_name", true)),
-        "account_id" => (Text, col("il.account_id", false)),
-        "queue_id" => (Text, col("il.queue_id", true)),
-        "agent_id" => (Text, col("il.agent_id", true)),
-        "offered_to" => (Text, col("il.offered_to", true)),
-        "status" => (Text, col("il.status", false)),
-        "disposition" => (Text, col("il.disposition", true)),
-        "close_reason" => (Text, col("il.close_reason", true)),
-        "last_message_preview" => (Text, col("il.last_message_preview", true)),
-        "tag" => (Text, Target::Tag),
-        "body" => (Text, Target::Body),
-        "opened_at" => (Time, col("il.opened_at", false)),
-        "assigned_at" => (Time, col("il.assigned_at", true)),
-        "closed_at" => (Time, col("il.closed_at", true)),
-        "disposed_at" => (Time, col("il.disposed_at", true)),
-        "last_message_at" => (Time, col("il.last_message_at", true)),
-        "message_count" => (Number, col("il.message_count", false)),
-        "unread_count" => (Number, col("il.unread_count", false)),
-        _ => return None,
-    })
+    const fn col(column: &'static str, nullable: bool) -> Target {
+        Target::Column { column, nullable }
+    }
+    [
+        ("interaction_id", Text, col("il.interaction_id", false)),
+        ("customer", Text, col("il.customer", false)),
+        ("customer_name", Text, col("il.customer_name", true)),
+        ("account_id", Text, col("il.account_id", false)),
+        ("queue_id", Text, col("il.queue_id", true)),
+        ("agent_id", Text, col("il.agent_id", true)),
+        ("offered_to", Text, col("il.offered_to", true)),
+        ("status", Text, col("il.status", false)),
+        ("disposition", Text, col("il.disposition", true)),
+        ("close_reason", Text, col("il.close_reason", true)),
+        ("last_message_preview", Text, col("il.last_message_preview", true)),
+        ("tag", Text, Target::Tag),
+        ("body", Text, Target::Body),
+        ("opened_at", Time, col("il.opened_at", false)),
+        ("assigned_at", Time, col("il.assigned_at", true)),
+        ("closed_at", Time, col("il.closed_at", true)),
+        ("disposed_at", Time, col("il.disposed_at", true)),
+        ("last_message_at", Time, col("il.last_message_at", true)),
+        ("message_count", Number, col("il.message_count", false)),
+        ("unread_count", Number, col("il.unread_count", false)),
+    ]
+};
+
+fn field(name: &str) -> Option<(Kind, Target)> {
+    FIELDS.iter().find(|(n, _, _)| *n == name).map(|&(_, kind, target)| (kind, target))
 }
 
-/// The searchable fields, for error messages and the docs.
-pub const FIELDS: [&str; 20] = [
-    "interaction_id",
-    "customer",
-    "customer_name",
-    "account_id",
-    "queue_id",
-    "agent_id",
-    "offered_to",
-    "status",
-    "disposition",
-    "close_reason",
-    "last_message_preview",
-    "tag",
-    "body",
-    "opened_at",
-    "assigned_at",
-    "closed_at",
-    "disposed_at",
-    "last_message_at",
-    "message_count",
-    "unread_count",
-];
+/// The searchable fields' names, for error messages.
+fn field_names() -> String {
+    FIELDS.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+}
 
 /// The operators.
 pub const OPERATORS: [&str; 8] =
@@ -296,7 +284,7 @@ fn parse_number(value: &Value, at: &str) -> Result<i64, SearchError> {
 fn condition(sql: &mut Sql, index: usize, c: &Condition) -> Result<String, SearchError> {
     let at = format!("conditions[{index}]");
     let Some((kind, target)) = field(&c.field) else {
-        return refuse(format!("{at}: unknown field `{}` (one of {})", c.field, FIELDS.join(", ")));
+        return refuse(format!("{at}: unknown field `{}` (one of {})", c.field, field_names()));
     };
     let op = c.operator.as_str();
     if !OPERATORS.contains(&op) && op != "is_not_empty" {

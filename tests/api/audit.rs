@@ -306,8 +306,16 @@ async fn history_and_state_at_an_instant(backend: Backend) {
     let (s, id) = conversation(&app).await;
 
     // The interaction: who caused each event, in order, with positions and times.
-    let events = app.get_json(&app.admin_token, &format!("/api/audit/interactions/{id}/events")).await;
-    let events = events.as_array().expect("events").clone();
+    // Read twice until both agree: the outbox may record a send's acceptance between the reads.
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        let read = app.get_json(&app.admin_token, &format!("/api/audit/interactions/{id}/events")).await;
+        events = read.as_array().expect("events").clone();
+        if events.len() as i64 == count_of(&app, &id).await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(events.len() as i64, count_of(&app, &id).await);
     assert_eq!(events[0]["event_type"], "InteractionOpened");
     assert_eq!(events[0]["caused_by"], "provider:meta");

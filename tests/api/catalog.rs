@@ -281,15 +281,17 @@ async fn every_canned_answer_rule_refuses_a_bad_value_naming_the_field_and_store
     app.stop().await;
 }
 
-/// An account with a queue and a ready agent who accepted a customer's interaction.
-async fn accepted_interaction(app: &TestApp, s: &Setup, wamid: &str) -> String {
+/// An account with a queue and a ready agent who accepted a customer's interaction. The
+/// agent's socket is returned so the caller keeps it open: dropping it would record a
+/// disconnect at some later moment, in the middle of the caller's event counts.
+async fn accepted_interaction(app: &TestApp, s: &Setup, wamid: &str) -> (String, Ws) {
     let mut ws = app.connect_ws(&s.agent_token).await;
     app.agent_ready(&s.agent_token).await;
     assert_eq!(app.webhook(&s.account_id, &text(wamid, "15551234567", "hi")).await.status(), 200);
     let id = ws.next_of("offer").await["interaction_id"].as_str().expect("id").to_owned();
     let r = app.post(&s.agent_token, &format!("/api/interactions/{id}/accept"), json!({})).await;
     assert_eq!(r.status(), 204);
-    id
+    (id, ws)
 }
 
 #[actix_web::test]
@@ -311,7 +313,7 @@ async fn agents_get_general_and_account_canned_answers_in_one_list_filled_from_t
             201
         );
     }
-    let id = accepted_interaction(&app, &s, "wamid.C1").await;
+    let (id, _ws) = accepted_interaction(&app, &s, "wamid.C1").await;
     app.eventually("/api/interactions", |v| v[0]["customer_name"] == "Jane").await;
     let path = format!("/api/interactions/{id}/canned-answers");
     let list = app.get_json(&s.agent_token, &path).await;
@@ -369,7 +371,7 @@ async fn dispose_flow(backend: Backend) {
     let sales = add_disposition(&app, &own, "Sales", None).await;
     let upgrade = add_disposition(&app, &own, "Upgrade", Some(&sales)).await;
     let annual = add_disposition(&app, &own, "Annual", Some(&upgrade)).await;
-    let id = accepted_interaction(&app, &s, "wamid.D1").await;
+    let (id, _ws) = accepted_interaction(&app, &s, "wamid.D1").await;
 
     // What the agent picks from: general (without the system one), then the account's.
     let tree = app.get_json(&s.agent_token, &format!("/api/interactions/{id}/dispositions")).await;
@@ -412,7 +414,7 @@ async fn dispose_flow(backend: Backend) {
     assert_eq!(list[0]["disposition"], "Sales > Upgrade > Annual");
 
     // A second interaction: closed first, disposed after with a general disposition.
-    let second = accepted_interaction(&app, &s, "wamid.D2").await;
+    let (second, _ws2) = accepted_interaction(&app, &s, "wamid.D2").await;
     assert_eq!(
         app.post(&s.agent_token, &format!("/api/interactions/{second}/close"), json!({})).await.status(),
         204
@@ -464,7 +466,7 @@ async fn the_dispose_flow_records_catalogue_labels_on_postgres() {
 async fn free_text_dispositions_still_work_without_a_catalogue() {
     let app = spawn_app(Backend::Postgres).await;
     let s = app.setup(30).await;
-    let id = accepted_interaction(&app, &s, "wamid.F1").await;
+    let (id, _ws) = accepted_interaction(&app, &s, "wamid.F1").await;
     let close = format!("/api/interactions/{id}/close");
     let got = refusal(app.post(&s.agent_token, &close, json!({"disposition": ""})).await).await;
     assert_eq!(got, (422, "invalid_text".to_owned(), "disposition".to_owned()));
@@ -520,7 +522,7 @@ async fn the_inactivity_close_records_the_system_disposition() {
         )
         .await;
     assert_eq!(r.status(), 204);
-    let id = accepted_interaction(&app, &s, "wamid.I1").await;
+    let (id, _ws) = accepted_interaction(&app, &s, "wamid.I1").await;
     let r = app
         .post(&s.agent_token, &format!("/api/interactions/{id}/messages"), json!({"text": "Anything else?"}))
         .await;

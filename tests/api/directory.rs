@@ -52,19 +52,6 @@ async fn import(app: &TestApp, list: &str, content_type: &str, csv: &str) -> req
         .expect("request")
 }
 
-/// Whether the provider mock receives a send containing `needle` (the outbox sends
-/// asynchronously; bounded wait).
-async fn sent_eventually(app: &TestApp, needle: &str) -> bool {
-    for _ in 0..200 {
-        let sent = app.graph.received_requests().await.unwrap_or_default();
-        if sent.iter().any(|r| String::from_utf8_lossy(&r.body).contains(needle)) {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    false
-}
-
 /// Waits until the list's read model shows `n` contacts.
 async fn contacts_total(app: &TestApp, list: &str, n: i64) -> Value {
     app.eventually(&format!("/api/contact-lists/{list}/contacts"), |v| v["total"] == n).await

@@ -86,10 +86,19 @@ async fn restart(backend: Backend) {
     app.eventually("/api/queues/status", |v| v[0]["timed_out_total"] == 1).await;
     app.settle().await;
     assert_eq!(app.count_events(Some("OfferTimedOut")).await, 1, "fired exactly once");
-    let fired: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM timers WHERE status = 'fired'")
-        .fetch_one(&app.core.db.any)
-        .await
-        .expect("timers");
+    // The worker marks the row fired after the command's event is committed, so the
+    // projection may have marked it done first: wait for the worker's word.
+    let mut fired = (0_i64,);
+    for _ in 0..200 {
+        fired = sqlx::query_as("SELECT COUNT(*) FROM timers WHERE status = 'fired'")
+            .fetch_one(&app.core.db.any)
+            .await
+            .expect("timers");
+        if fired.0 == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_eq!(fired.0, 1);
     // The restarted server keeps serving the conversation.
     assert_eq!(app.post(&s.agent_token, "/api/me/ready", json!({})).await.status(), 204);

@@ -346,30 +346,49 @@ impl TestApp {
 
     /// Waits (bounded) until the router and every projection have processed the whole log,
     /// so counts taken afterwards are not racing background work.
+    ///
+    /// "The whole log" is the newest committed event, not `log::head`: on PostgreSQL the head
+    /// stops at the safe horizon, which is cluster-wide, so while another test holds a
+    /// transaction open the head and every checkpoint would agree on a point before this
+    /// test's own last write and settling would return too early.
     pub async fn settle(&self) {
         let names = ["router", switchboard_projections::READ_MODELS];
+        let newest = match self.core.db.backend {
+            switchboard_projections::Backend::Postgres => {
+                "SELECT tx_id::text, global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1"
+            }
+            switchboard_projections::Backend::Sqlite => {
+                "SELECT '0', global_position FROM event_log ORDER BY global_position DESC LIMIT 1"
+            }
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut stable_rounds = 0;
-        for _ in 0..400 {
-            let head = {
-                let mut conn = self.core.db.any.acquire().await.expect("connection");
-                switchboard_projections::log::head(&mut conn, self.core.db.backend).await.expect("head")
-            };
-            let mut all = true;
+        let mut behind = Vec::new();
+        while std::time::Instant::now() < deadline {
+            let head = sqlx::query_as::<_, (String, i64)>(newest)
+                .fetch_optional(&self.core.db.any)
+                .await
+                .expect("head")
+                .map(|(tx_id, position)| switchboard_projections::Checkpoint { tx_id, position })
+                .unwrap_or_else(switchboard_projections::Checkpoint::zero);
+            behind.clear();
             for name in names {
                 let at =
                     switchboard::workers::checkpoint::load(&self.core.db.any, self.core.db.backend, name)
                         .await
                         .expect("checkpoint");
-                all &= at.position == head.position;
+                if at.precedes(&head) {
+                    behind.push(format!("{name} at {at:?}, head {head:?}"));
+                }
             }
-            stable_rounds = if all { stable_rounds + 1 } else { 0 };
+            stable_rounds = if behind.is_empty() { stable_rounds + 1 } else { 0 };
             // Twice in a row: the router's own commands may have extended the log meanwhile.
             if stable_rounds >= 2 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("background work never caught up with the log");
+        panic!("background work never caught up with the log: {behind:?}");
     }
 
     /// Waits (bounded) until `check` holds on the interaction list; projections are
@@ -445,4 +464,17 @@ pub async fn accept_meta_sends(app: &TestApp) {
         .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("meta_send_response.json")))
         .mount(&app.graph)
         .await;
+}
+
+/// Whether the provider mock receives a send containing `needle` (the outbox sends
+/// asynchronously; bounded wait).
+pub async fn sent_eventually(app: &TestApp, needle: &str) -> bool {
+    for _ in 0..200 {
+        let sent = app.graph.received_requests().await.unwrap_or_default();
+        if sent.iter().any(|r| String::from_utf8_lossy(&r.body).contains(needle)) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    false
 }

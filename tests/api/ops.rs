@@ -289,12 +289,13 @@ async fn every_routing_timer_pending_at_sigkill_fires_exactly_once_after_restart
     let (dir, _cleanup) = scratch("sb_timers");
     let token = admin_token(&dir);
     let graph = wiremock::MockServer::start().await;
-    // The grace period is a real setting; two seconds keeps the test short.
-    let env = [("SWITCHBOARD_WS_GRACE_SECS", "2")];
+    // The grace period is a real setting; a few seconds keep the test short while leaving a
+    // loaded machine room to set everything up before the first deadline.
+    let env = [("SWITCHBOARD_WS_GRACE_SECS", "5")];
     let server = Server::start(&dir, &env).await;
     let account_id = server.create_meta_account(&token, &graph.uri()).await;
     let queue: Value = server
-        .post("/api/queues", &token, json!({"name": "Q", "offer_timeout_secs": 2}))
+        .post("/api/queues", &token, json!({"name": "Q", "offer_timeout_secs": 5}))
         .await
         .json()
         .await
@@ -320,7 +321,7 @@ async fn every_routing_timer_pending_at_sigkill_fires_exactly_once_after_restart
     let r = server.post(&format!("/api/queues/{queue_id}/agents"), &token, json!({"agent_id": sam})).await;
     assert_eq!(r.status(), 204);
     let plan = json!({"time_zone": "UTC", "steps": [
-        {"action": {"type": "queue", "queue_id": queue_id, "timeout_secs": 3}},
+        {"action": {"type": "queue", "queue_id": queue_id, "timeout_secs": 6}},
         {"action": {"type": "close", "disposition": "Nobody answered"}}]});
     let path = format!("/api/accounts/{account_id}/routing-plan");
     assert_eq!(server.send(reqwest::Method::PUT, &path, &token, plan).await.status(), 204);
@@ -330,7 +331,7 @@ async fn every_routing_timer_pending_at_sigkill_fires_exactly_once_after_restart
     let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
 
     assert_eq!(server.customer_writes(&account_id).await, 200);
-    // Sam holds the offer (its two-second deadline and the step's three seconds are pending).
+    // Sam holds the offer (its five-second deadline and the step's six seconds are pending).
     let mut offered = false;
     for _ in 0..200 {
         let board = server.get_json("/api/agents/status", &token).await;
@@ -343,13 +344,23 @@ async fn every_routing_timer_pending_at_sigkill_fires_exactly_once_after_restart
     assert!(offered, "Sam was offered the interaction");
     // Ana's websocket drops: her grace timer is pending too. Then the server dies hard.
     drop(ws);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut disconnected = false;
+    for _ in 0..200 {
+        let board = server.get_json("/api/agents/status", &token).await;
+        if board.as_array().into_iter().flatten().any(|a| a["name"] == "Ana" && a["reconnect_by"].is_string())
+        {
+            disconnected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(disconnected, "the server recorded Ana's disconnect and its grace deadline");
     server.kill_9();
     let before = count_in_log(&dir, &["OfferTimedOut", "RoutingTargetExpired", "AgentUnreachable"]).await;
     assert_eq!(before, vec![0, 0, 0], "nothing fired before the kill");
 
     // Down past every deadline: all three are overdue when the server comes back.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     let server = Server::start(&dir, &env).await;
     let mut closed = false;
     let mut last = Value::Null;

@@ -197,9 +197,8 @@ async fn plan_fall_through(backend: Backend) {
     let history = app.get_json(&app.admin_token, &format!("/api/interactions/{id}/events")).await;
     assert_eq!(events_of(&history, "RoutingTargetExpired").len(), 1);
     assert_eq!(events_of(&history, "TagsAdded").len(), 1);
-    let sent = app.graph.received_requests().await.expect("recorded");
     assert!(
-        sent.iter().any(|r| String::from_utf8_lossy(&r.body).contains("an agent will be with you")),
+        sent_eventually(&app, "an agent will be with you").await,
         "the automatic reply went out through the provider"
     );
     app.stop().await;
@@ -491,6 +490,9 @@ async fn an_agent_whose_websocket_dropped_past_the_grace_gets_no_offers_until_ba
     let ws = app.connect_ws(&sam_token).await;
     app.settle().await;
     drop(ws);
+    // The server notices the closed socket on its own time: wait until the disconnect (and
+    // its grace deadline) is recorded before moving the clock past that deadline.
+    app.eventually("/api/agents/status", |v| v[0]["reconnect_by"].is_string()).await;
     app.settle().await;
     app.core.clock.advance(Duration::from_secs(31));
     app.eventually("/api/agents/status", |v| v[0]["reachable"] == false).await;
