@@ -224,6 +224,12 @@ impl Verifier {
 
 /// Recomputes every chain, streaming the log (constant memory).
 pub async fn verify(db: &Database) -> Result<VerifyReport, sqlx::Error> {
+    verify_seeing(db, |_| {}).await
+}
+
+/// [`verify`], showing every stored event to `see` on the way: a caller that needs to look
+/// at the log too (checkpoint verification) does it in the same single scan.
+pub async fn verify_seeing(db: &Database, mut see: impl FnMut(&Link)) -> Result<VerifyReport, sqlx::Error> {
     let started = Instant::now();
     let sql = match db.backend {
         Backend::Postgres => {
@@ -240,7 +246,7 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, sqlx::Error> {
     let mut verifier = Verifier::default();
     let mut rows = sqlx::query(sql).fetch(&db.any);
     while let Some(row) = rows.try_next().await? {
-        verifier.push(&Link {
+        let link = Link {
             aggregate_type: row.try_get("aggregate_type")?,
             aggregate_id: row.try_get("aggregate_id")?,
             sequence: row.try_get("sequence")?,
@@ -250,7 +256,9 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, sqlx::Error> {
             metadata: row.try_get("metadata")?,
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
-        });
+        };
+        see(&link);
+        verifier.push(&link);
     }
     Ok(verifier.finish(started))
 }

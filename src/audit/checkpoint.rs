@@ -17,6 +17,8 @@
 //! `SWITCHBOARD_AUDIT_KEY` (base64 of a 32-byte seed). A database administrator who can
 //! rewrite the log and re-hash every chain still cannot forge a checkpoint without it.
 
+use std::collections::HashMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -293,19 +295,28 @@ pub async fn verify(
             chain: None,
         });
     }
+    // One scan of the log serves both checks: every recorded head is looked for while the
+    // chains are verified (a lookup per head was a round trip per aggregate).
+    let index: HashMap<(&str, &str), usize> = checkpoint
+        .heads
+        .iter()
+        .enumerate()
+        .map(|(i, h)| ((h.aggregate_type.as_str(), h.aggregate_id.as_str()), i))
+        .collect();
+    let mut found: Vec<Option<Option<String>>> = vec![None; checkpoint.heads.len()];
+    let chain = chain::verify_seeing(db, |link| {
+        if let Some(&i) = index.get(&(link.aggregate_type.as_str(), link.aggregate_id.as_str()))
+            && link.sequence == checkpoint.heads[i].sequence
+        {
+            found[i] = Some(link.hash.clone());
+        }
+    })
+    .await?;
     let mut problems = Vec::new();
-    for head in &checkpoint.heads {
-        let found: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT hash FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-        )
-        .bind(&head.aggregate_type)
-        .bind(&head.aggregate_id)
-        .bind(head.sequence)
-        .fetch_optional(&db.any)
-        .await?;
+    for (head, found) in checkpoint.heads.iter().zip(found) {
         let kind = match &found {
             None => Some(HeadProblemKind::Truncated),
-            Some((hash,)) if hash.as_deref().unwrap_or_default() != head.hash => {
+            Some(hash) if hash.as_deref().unwrap_or_default() != head.hash => {
                 Some(HeadProblemKind::Rewritten)
             }
             Some(_) => None,
@@ -317,11 +328,10 @@ pub async fn verify(
                 sequence: head.sequence,
                 kind,
                 expected: head.hash.clone(),
-                found: found.and_then(|(h,)| h),
+                found: found.flatten(),
             });
         }
     }
-    let chain = chain::verify(db).await?;
     Ok(CheckpointReport {
         ok: problems.is_empty() && chain.ok,
         signature_valid: true,

@@ -307,16 +307,17 @@ async fn history_and_state_at_an_instant(backend: Backend) {
 
     // The interaction: who caused each event, in order, with positions and times.
     // Read twice until both agree: the outbox may record a send's acceptance between the reads.
-    let mut events = Vec::new();
+    let (mut events, mut stored) = (Vec::new(), -1);
     for _ in 0..50 {
         let read = app.get_json(&app.admin_token, &format!("/api/audit/interactions/{id}/events")).await;
         events = read.as_array().expect("events").clone();
-        if events.len() as i64 == count_of(&app, &id).await {
+        stored = count_of(&app, &id).await;
+        if events.len() as i64 == stored {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(events.len() as i64, count_of(&app, &id).await);
+    assert_eq!(events.len() as i64, stored, "the history holds every stored event");
     assert_eq!(events[0]["event_type"], "InteractionOpened");
     assert_eq!(events[0]["caused_by"], "provider:meta");
     let caused = |t: &str| events.iter().find(|e| e["event_type"] == t).map(|e| e["caused_by"].clone());
