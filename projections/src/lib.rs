@@ -63,17 +63,18 @@ mod tests {
 
     use switchboard_domain::account::AccountEvent;
     use switchboard_domain::agent::AgentEvent as A;
-    use switchboard_domain::interaction::{Closer, InteractionEvent as E, SystemClose};
+    use switchboard_domain::interaction::{Closer, InteractionEvent as E, NoteAuthor, SystemClose};
     use switchboard_domain::queue::QueueEvent;
     use switchboard_domain::routing::{ChannelRules, RoutingPlan, Strategy, Target, WithdrawReason};
     use switchboard_domain::{
-        AccountId, AgentId, DisplayName, DispositionCode, InteractionId, MessageId, MessageText, QueueId, Tag,
+        AccountId, AgentId, DisplayName, DispositionCode, InteractionId, MessageId, MessageText, NoteId,
+        QueueId, Tag,
     };
 
     use crate::testing::{Db, agent_text, customer, customer_text, offer, t, target_set};
 
-    /// Routing traffic touching every read model: rebuilding from the same events gives the
-    /// same rows, whatever the tables remembered between events.
+    /// Routing traffic touching every read model (notes and a deletion included): rebuilding
+    /// from the same events gives the same rows, whatever the tables remembered between events.
     #[tokio::test]
     async fn rebuilding_every_read_model_equals_live() {
         let mut db = Db::new(super::all()).await;
@@ -162,6 +163,13 @@ mod tests {
         .await;
         db.interaction(&ids[0], E::AgentAssigned { agent_id: a, at: t(5) }).await;
         db.interaction(&ids[0], agent_text(a, t(6))).await;
+        for (n, author) in [NoteAuthor::Agent { agent_id: a }, NoteAuthor::Supervisor { label: "Sue".into() }]
+            .into_iter()
+            .enumerate()
+        {
+            let text = MessageText::parse(&format!("note {n}")).expect("text");
+            db.interaction(&ids[0], E::NoteAdded { note_id: NoteId::new(), author, text, at: t(6) }).await;
+        }
         db.interaction(&ids[1], E::OfferRejected { agent_id: a, attempt: 1, at: t(7) }).await;
         db.interaction(&ids[1], E::OfferTimedOut { agent_id: b, attempt: 2, at: t(30) }).await;
         db.interaction(
@@ -175,10 +183,18 @@ mod tests {
         .await;
         db.interaction(&ids[0], E::InteractionClosed { by: Closer::Agent(a), at: t(9) }).await;
         db.agent(&b.to_string(), A::AgentUnreachable { connection_id: "c".into(), at: t(40) }).await;
+        // A supervisor deletes the interaction closed by its plan: it leaves every read model.
+        db.interaction(&ids[2], E::InteractionDeleted { at: t(50) }).await;
 
         let tables: Vec<&str> = super::all().iter().flat_map(|p| p.tables().iter().copied()).collect();
         let live = db.dump(&tables).await;
         assert!(live.len() > 30, "the history is not trivial: {live:#?}");
+        assert_eq!(live.iter().filter(|row| row.starts_with("interaction_notes|")).count(), 2, "{live:#?}");
+        // Only the performance facts stay (they name no customer; the work happened, ADR 0019).
+        let facts =
+            |row: &&String| row.starts_with("offer_facts|") || row.starts_with("agent_interaction_facts|");
+        let left: Vec<_> = live.iter().filter(|row| row.contains(&ids[2]) && !facts(row)).collect();
+        assert!(left.is_empty(), "the deleted interaction is gone: {left:#?}");
         db.rebuild().await;
         assert_eq!(db.dump(&tables).await, live);
     }
