@@ -87,11 +87,25 @@ pub async fn export_selected_csv(
 pub struct TranscriptQuery {
     /// `true` to include the stored media files (default `false`).
     pub attachments: Option<String>,
+    /// `true` to include the internal notes, in their own section (default `false`: a
+    /// transcript is often handed to the customer, who must never see them).
+    pub notes: Option<String>,
+}
+
+/// `true`/`false` (absent: `false`); anything else is refused rather than guessed.
+fn flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => {
+            Err(ApiError::invalid_request(format!("{name} must be `true` or `false`, not `{other}`")))
+        }
+    }
 }
 
 /// One interaction's transcript: a zip with `transcript.txt`, `transcript.json` and, with
 /// `attachments=true`, `attachments/<message_id>-<file name>` for every stored media file.
-/// Internal notes are never included.
+/// Internal notes are included only with `notes=true` (for whoever may read them).
 #[utoipa::path(get, path = "/api/interactions/{interaction_id}/transcript.zip", params(TranscriptQuery),
     responses((status = 200, content_type = "application/zip", description = "the zip"),
               (status = 400, body = super::errors::ErrorBody), (status = 404, body = super::errors::ErrorBody),
@@ -103,15 +117,8 @@ pub async fn transcript_zip(
     path: web::Path<String>,
     query: web::Query<TranscriptQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let attachments = match query.attachments.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::invalid_request(format!(
-                "attachments must be `true` or `false`, not `{other}`"
-            )));
-        }
-    };
+    let attachments = flag("attachments", query.attachments.as_deref())?;
+    let notes = flag("notes", query.notes.as_deref())?;
     let interaction_id: InteractionId = parse_id(&path, "interaction_not_found")?;
     let mut transcript = export::load_transcript(&state.core.db.any, &interaction_id.to_string())
         .await?
@@ -121,6 +128,9 @@ pub async fn transcript_zip(
     // Agents get the same 404 for another account's interaction: existence is not leaked.
     if !auth.may_see_account(&state.core, account_id).await? {
         return Err(ApiError::interaction_not_found());
+    }
+    if notes {
+        export::load_notes(&state.core.db.any, &mut transcript).await?;
     }
     let mut files = Vec::new();
     if attachments {

@@ -12,8 +12,9 @@
 //! - Cells are RFC 4180 (the `csv` crate: quotes, commas, CR LF, UTF-8) and free text that a
 //!   spreadsheet would run as a formula is neutralised ([`neutralise`]).
 //! - A transcript is built in memory (one interaction is small), its attachments capped at
-//!   [`MAX_TRANSCRIPT_ATTACHMENT_BYTES`]; internal notes never appear in it (they live in
-//!   their own table, not in `interaction_messages`): it is the customer's conversation.
+//!   [`MAX_TRANSCRIPT_ATTACHMENT_BYTES`]. It is the customer's conversation: internal notes
+//!   (their own table, not `interaction_messages`) join it only when asked for
+//!   ([`load_notes`]), in a section of their own (ADR 0017).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -221,13 +222,34 @@ pub struct TranscriptMessage {
     pub media: Option<TranscriptMedia>,
 }
 
+/// An internal note in the transcript (only when asked for: notes are never sent to the
+/// customer, and a transcript is often handed to one).
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptNote {
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+    /// `agent` or `supervisor`.
+    pub author_kind: String,
+    /// The agent who wrote it (agents).
+    pub author_agent_id: Option<String>,
+    /// That agent's name.
+    pub author_name: Option<String>,
+    /// The token label of who wrote it (supervisors and admins).
+    pub author_label: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
 /// A whole transcript (`transcript.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Transcript {
     /// The interaction.
     pub interaction: TranscriptHeader,
-    /// Its messages, oldest first (internal notes are never part of it).
+    /// Its messages, oldest first.
     pub messages: Vec<TranscriptMessage>,
+    /// Its internal notes, oldest first; absent unless the caller asked for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<TranscriptNote>>,
 }
 
 /// Loads an interaction's transcript from the read models; `None` if there is no such
@@ -305,7 +327,34 @@ pub async fn load_transcript(db: &AnyPool, interaction_id: &str) -> Result<Optio
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Some(Transcript { interaction, messages }))
+    Ok(Some(Transcript { interaction, messages, notes: None }))
+}
+
+/// Adds the interaction's internal notes (oldest first) to a loaded transcript.
+pub async fn load_notes(db: &AnyPool, transcript: &mut Transcript) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT n.at, n.author_kind, n.author_agent_id, a.name AS author_name, n.author_label, n.text
+           FROM interaction_notes AS n LEFT JOIN agent_status AS a ON a.agent_id = n.author_agent_id
+          WHERE n.interaction_id = $1 ORDER BY n.at, n.note_id",
+    )
+    .bind(&transcript.interaction.interaction_id)
+    .fetch_all(db)
+    .await?;
+    let notes = rows
+        .iter()
+        .map(|r| {
+            Ok(TranscriptNote {
+                at: time_of(r.try_get("at")?),
+                author_kind: r.try_get("author_kind")?,
+                author_agent_id: r.try_get("author_agent_id")?,
+                author_name: r.try_get("author_name")?,
+                author_label: r.try_get("author_label")?,
+                text: r.try_get("text")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    transcript.notes = Some(notes);
+    Ok(())
 }
 
 /// A file name safe inside a zip on any system: ASCII letters, digits, `.`, `-` and `_`
@@ -437,6 +486,21 @@ impl Transcript {
             // Continuation lines are indented so each message still starts a line of its own.
             let line = line.replace("\r\n", "\n").replace('\n', "\n    ");
             out.push_str(&format!("[{}] {who}: {line}\n", when(&m.at)));
+        }
+        if let Some(notes) = &self.notes {
+            out.push_str("\nInternal notes (never sent to the customer):\n");
+            if notes.is_empty() {
+                out.push_str("-\n");
+            }
+            for n in notes {
+                let who = match (&n.author_label, &n.author_name, &n.author_agent_id) {
+                    (Some(label), _, _) => format!("Supervisor {label}"),
+                    (None, Some(name), Some(id)) => format!("Agent {name} ({id})"),
+                    (None, _, id) => format!("Agent {}", id.as_deref().unwrap_or("-")),
+                };
+                let text = n.text.replace("\r\n", "\n").replace('\n', "\n    ");
+                out.push_str(&format!("[{}] {who}: {text}\n", when(&n.at)));
+            }
         }
         out
     }

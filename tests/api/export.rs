@@ -461,6 +461,14 @@ async fn transcript(backend: Backend) {
         )
         .await
         .expect("note added");
+    let r = app
+        .post(
+            &s.agent_token,
+            &format!("/api/interactions/{id}/notes"),
+            json!({"text": "SECRET from Sam\nsecond line"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
     app.settle().await;
 
     // Without attachments (the default, and `false`): the two transcripts only.
@@ -510,6 +518,31 @@ async fn transcript(backend: Backend) {
     assert_eq!(json["messages"][0]["media"]["state"], "stored");
     assert!(json["messages"][0]["media"]["file"].is_null());
     assert!(!String::from_utf8_lossy(entry(&entries, "transcript.json")).contains("SECRET"));
+    assert!(json.get("notes").is_none(), "no notes key unless asked for");
+
+    // With `notes=true`: the notes in a section of their own, after the messages.
+    let entries = get_zip(&app, &s.agent_token, &id, "?notes=true").await;
+    let text = String::from_utf8(entry(&entries, "transcript.txt").to_vec()).expect("utf8");
+    let (messages, notes) =
+        text.split_once("\nInternal notes (never sent to the customer):\n").expect("section");
+    assert!(!messages.contains("SECRET"), "{text}");
+    let notes: Vec<&str> = notes.lines().collect();
+    assert_eq!(notes.len(), 3, "{text}");
+    assert!(notes[0].ends_with("UTC] Supervisor Sue: SECRET internal remark"), "{}", notes[0]);
+    assert!(notes[1].ends_with(&format!("UTC] Agent Sam ({}): SECRET from Sam", s.agent_id)), "{}", notes[1]);
+    assert_eq!(notes[2], "    second line");
+    let json: Value = serde_json::from_slice(entry(&entries, "transcript.json")).expect("json");
+    let kinds: Vec<(&str, &str)> = json["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| (n["author_kind"].as_str().expect("kind"), n["text"].as_str().expect("text")))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("supervisor", "SECRET internal remark"), ("agent", "SECRET from Sam\nsecond line")]
+    );
+    assert_eq!(json["notes"][1]["author_name"], "Sam");
 
     // With attachments: the stored files, byte for byte; the unavailable one listed only.
     let entries = get_zip(&app, &app.admin_token, &id, "?attachments=true").await;
@@ -556,6 +589,8 @@ async fn transcript(backend: Backend) {
     }
     let r = app.get(&app.admin_token, &format!("{zip_path}?attachments=yes")).await;
     assert_eq!(error_of(r).await.1, "invalid_request");
+    let r = app.get(&app.admin_token, &format!("{zip_path}?notes=yes")).await;
+    assert_eq!(status_code(r).await, (400, "invalid_request".into()));
 
     // Attachments over the cap are refused (the read model's sizes decide, before any read);
     // without attachments the transcript still downloads.
