@@ -452,10 +452,7 @@ impl Transcript {
         for m in &self.messages {
             let who = match m.from.as_str() {
                 "customer" => format!("Customer ({})", h.customer_name.as_deref().unwrap_or(&h.customer)),
-                "agent" => match (&m.agent_name, &m.agent_id) {
-                    (Some(name), Some(id)) => format!("Agent {name} ({id})"),
-                    (_, id) => format!("Agent {}", id.as_deref().unwrap_or("-")),
-                },
+                "agent" => agent_label(&m.agent_name, &m.agent_id),
                 _ => "Auto-reply".to_owned(),
             };
             let mut line = String::new();
@@ -483,9 +480,7 @@ impl Transcript {
             if m.status == "failed" {
                 line.push_str(&format!(" (not delivered: {})", m.error_code.as_deref().unwrap_or("failed")));
             }
-            // Continuation lines are indented so each message still starts a line of its own.
-            let line = line.replace("\r\n", "\n").replace('\n', "\n    ");
-            out.push_str(&format!("[{}] {who}: {line}\n", when(&m.at)));
+            out.push_str(&format!("[{}] {who}: {}\n", when(&m.at), indent_continuations(&line)));
         }
         if let Some(notes) = &self.notes {
             out.push_str("\nInternal notes (never sent to the customer):\n");
@@ -493,17 +488,28 @@ impl Transcript {
                 out.push_str("-\n");
             }
             for n in notes {
-                let who = match (&n.author_label, &n.author_name, &n.author_agent_id) {
-                    (Some(label), _, _) => format!("Supervisor {label}"),
-                    (None, Some(name), Some(id)) => format!("Agent {name} ({id})"),
-                    (None, _, id) => format!("Agent {}", id.as_deref().unwrap_or("-")),
+                let who = match &n.author_label {
+                    Some(label) => format!("Supervisor {label}"),
+                    None => agent_label(&n.author_name, &n.author_agent_id),
                 };
-                let text = n.text.replace("\r\n", "\n").replace('\n', "\n    ");
-                out.push_str(&format!("[{}] {who}: {text}\n", when(&n.at)));
+                out.push_str(&format!("[{}] {who}: {}\n", when(&n.at), indent_continuations(&n.text)));
             }
         }
         out
     }
+}
+
+/// `Agent Sam (id)`, or `Agent id` when the name is unknown.
+fn agent_label(name: &Option<String>, id: &Option<String>) -> String {
+    match (name, id) {
+        (Some(name), Some(id)) => format!("Agent {name} ({id})"),
+        (_, id) => format!("Agent {}", id.as_deref().unwrap_or("-")),
+    }
+}
+
+/// Continuation lines indented, so each message or note still starts a line of its own.
+fn indent_continuations(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\n', "\n    ")
 }
 
 /// Builds the zip: `transcript.txt`, `transcript.json` (both deflated) and the given

@@ -332,29 +332,27 @@ async fn every_routing_timer_pending_at_sigkill_fires_exactly_once_after_restart
 
     assert_eq!(server.customer_writes(&account_id).await, 200);
     // Sam holds the offer (its five-second deadline and the step's six seconds are pending).
-    let mut offered = false;
-    for _ in 0..200 {
-        let board = server.get_json("/api/agents/status", &token).await;
-        if board.as_array().into_iter().flatten().any(|a| a["name"] == "Sam" && a["offers"] == 1) {
-            offered = true;
-            break;
+    // Polls the agents' board (bounded) until one agent row matches.
+    let board_shows = |check: fn(&Value) -> bool| {
+        let (server, token) = (&server, &token);
+        async move {
+            for _ in 0..200 {
+                let board = server.get_json("/api/agents/status", token).await;
+                if board.as_array().into_iter().flatten().any(check) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            false
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(offered, "Sam was offered the interaction");
+    };
+    assert!(board_shows(|a| a["name"] == "Sam" && a["offers"] == 1).await, "Sam was offered the interaction");
     // Ana's websocket drops: her grace timer is pending too. Then the server dies hard.
     drop(ws);
-    let mut disconnected = false;
-    for _ in 0..200 {
-        let board = server.get_json("/api/agents/status", &token).await;
-        if board.as_array().into_iter().flatten().any(|a| a["name"] == "Ana" && a["reconnect_by"].is_string())
-        {
-            disconnected = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(disconnected, "the server recorded Ana's disconnect and its grace deadline");
+    assert!(
+        board_shows(|a| a["name"] == "Ana" && a["reconnect_by"].is_string()).await,
+        "the server recorded Ana's disconnect and its grace deadline"
+    );
     server.kill_9();
     let before = count_in_log(&dir, &["OfferTimedOut", "RoutingTargetExpired", "AgentUnreachable"]).await;
     assert_eq!(before, vec![0, 0, 0], "nothing fired before the kill");
